@@ -1,0 +1,69 @@
+//! The admin API (`/admin/v1`), authenticated by an admin token.
+
+mod diagnose;
+mod environments;
+mod secrets;
+mod users;
+
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::{AppState, EnvContext};
+use std::sync::Arc;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            environments::list_environments,
+            environments::create_environment
+        ))
+        .routes(routes!(
+            environments::get_environment,
+            environments::update_environment,
+            environments::delete_environment
+        ))
+        .routes(routes!(secrets::list_secrets, secrets::create_secret))
+        .routes(routes!(secrets::get_secret, secrets::delete_secret))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::list_events))
+        .routes(routes!(users::list_audit))
+        .routes(routes!(users::get_stats))
+        .routes(routes!(diagnose::diagnose))
+        .routes(routes!(secrets::rotate_signing_key))
+}
+
+/// Pagination query of every list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// Up to 200; default 50.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub(crate) fn env_ctx(state: &AppState, env_id: &str) -> Result<Arc<EnvContext>, ApiError> {
+    state
+        .snapshot()
+        .by_id
+        .get(env_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("environment"))
+}
+
+pub(crate) fn seq_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                ApiError::invalid_request("`cursor` is not a cursor this API returned.")
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn reload_failed(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = %e, "reload of the environment cache failed");
+    ApiError::internal()
+}

@@ -1,0 +1,168 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{AuditOut, ErrorOut, EventOut, ListOut, UserOut};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::AdminAuth;
+use crate::model::Coverage;
+use crate::state::{AppState, now};
+
+use super::PageQuery;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct UserQuery {
+    /// Only verified (`true`) or unverified (`false`) users.
+    pub verified: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EventQuery {
+    /// Only this user's events.
+    pub user_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Lists users, ordered by id.
+#[utoipa::path(get, path = "/admin/v1/environments/{env}/users", tag = "admin",
+    params(("env" = String, Path, description = "environment id"), UserQuery),
+    responses((status = 200, body = ListOut<UserOut>), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(env): Path<String>,
+    Query(q): Query<UserQuery>,
+) -> ApiResult<Json<ListOut<UserOut>>> {
+    super::env_ctx(&state, &env)?;
+    let page = state
+        .store
+        .list_users(&env, q.verified, q.cursor.as_deref(), q.limit.unwrap_or(50))
+        .await?;
+    let mut data = Vec::with_capacity(page.data.len());
+    for u in &page.data {
+        let companies = state.store.user_companies(&env, &u.id).await?;
+        data.push(UserOut::new(u, &companies));
+    }
+    Ok(Json(ListOut {
+        data,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One user with attributes, verified attributes, companies and how it was verified.
+#[utoipa::path(get, path = "/admin/v1/environments/{env}/users/{user_id}", tag = "admin",
+    params(("env" = String, Path, description = "environment id"), ("user_id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserOut), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path((env, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<UserOut>> {
+    super::env_ctx(&state, &env)?;
+    let user = state
+        .store
+        .get_user(&env, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let companies = state.store.user_companies(&env, &user_id).await?;
+    Ok(Json(UserOut::new(&user, &companies)))
+}
+
+/// Tracked events, newest first.
+#[utoipa::path(get, path = "/admin/v1/environments/{env}/events", tag = "admin",
+    params(("env" = String, Path, description = "environment id"), EventQuery),
+    responses((status = 200, body = ListOut<EventOut>), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(env): Path<String>,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<Json<ListOut<EventOut>>> {
+    super::env_ctx(&state, &env)?;
+    let before = super::seq_cursor(q.cursor.as_deref())?;
+    let page = state
+        .store
+        .list_events(&env, q.user_id.as_deref(), before, q.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(ListOut {
+        data: page.data.iter().map(EventOut::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// The audit log, newest first: failed verifications with their diagnosis, key changes, reveals, exposures.
+#[utoipa::path(get, path = "/admin/v1/environments/{env}/audit", tag = "admin",
+    params(("env" = String, Path, description = "environment id"), PageQuery),
+    responses((status = 200, body = ListOut<AuditOut>), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(env): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<ListOut<AuditOut>>> {
+    super::env_ctx(&state, &env)?;
+    let before = super::seq_cursor(q.cursor.as_deref())?;
+    let page = state
+        .store
+        .list_audit(&env, before, q.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(ListOut {
+        data: page.data.iter().map(AuditOut::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WindowOut {
+    #[serde(flatten)]
+    pub counts: Coverage,
+    /// Share of identifies that enforcement would have rejected (unverified ÷ accepted), 0–1.
+    pub would_reject_ratio: f64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatsOut {
+    pub last_hour: WindowOut,
+    pub last_day: WindowOut,
+    pub last_week: WindowOut,
+}
+
+fn window(c: Coverage) -> WindowOut {
+    let accepted = c.verified + c.unverified;
+    let ratio = if accepted == 0 {
+        0.0
+    } else {
+        c.unverified as f64 / accepted as f64
+    };
+    WindowOut {
+        counts: c,
+        would_reject_ratio: (ratio * 10_000.0).round() / 10_000.0,
+    }
+}
+
+/// Verification coverage: verified, unverified and rejected identifies.
+#[utoipa::path(get, path = "/admin/v1/environments/{env}/stats", tag = "admin",
+    params(("env" = String, Path, description = "environment id")),
+    responses((status = 200, body = StatsOut), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn get_stats(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(env): Path<String>,
+) -> ApiResult<Json<StatsOut>> {
+    super::env_ctx(&state, &env)?;
+    let now = now();
+    let s = &state.store;
+    Ok(Json(StatsOut {
+        last_hour: window(s.coverage(&env, now - 3600).await?),
+        last_day: window(s.coverage(&env, now - 86_400).await?),
+        last_week: window(s.coverage(&env, now - 7 * 86_400).await?),
+    }))
+}

@@ -1,0 +1,130 @@
+//! Start-up: open the store, check the master key, create the first
+//! environment on an empty store, and say where everything is.
+
+use std::fmt::Write;
+
+use vouch_core::Mode;
+
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::model::{EnvSettings, Environment, SecretRecord};
+use crate::state::{AppState, now, secret_context};
+use crate::store::{self, Bootstrap};
+
+/// Opens everything and returns the state and the text to print.
+pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
+    let store = store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let (master, created_key_file) = match &config.master_key {
+        Some(k) => (MasterKey::from_base64(k)?, false),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            MasterKey::load_or_create_file(&config.data_dir)?
+        }
+    };
+    let check = master.check_value();
+    if let Some(stored) = store.get_meta("master_key_check").await?
+        && stored != check
+    {
+        anyhow::bail!(
+            "the master key does not match this data (it was created with another VOUCH_MASTER_KEY or key file); refusing to start rather than lose access to the stored secrets"
+        );
+    }
+    let base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.addr));
+    let base = base.trim_end_matches('/').to_string();
+    let mut banner = String::new();
+    let now = now();
+    if store.is_empty().await? {
+        let admin_token = match &config.admin_token {
+            Some(t) => vouch_core::Secret::new(t.clone()),
+            None => vouch_core::keys::generate_admin_token(),
+        };
+        let env = Environment {
+            id: vouch_core::keys::generate_id("env"),
+            project_id: vouch_core::keys::generate_id("prj"),
+            publishable_key: vouch_core::keys::generate_publishable_key(Mode::Test),
+            settings: EnvSettings::new("test".into(), Mode::Test),
+            unsigned_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let secret = vouch_core::keys::generate_identity_secret(Mode::Test);
+        let key_id = vouch_core::keys::generate_id("key");
+        let record = SecretRecord {
+            id: key_id.clone(),
+            env_id: env.id.clone(),
+            ciphertext: master.seal(secret.as_bytes(), &secret_context(&key_id))?,
+            imported: false,
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+        };
+        let signing_key = crate::session::new_signing_key(&master, now)?;
+        store
+            .bootstrap(Bootstrap {
+                project_id: env.project_id.clone(),
+                project_name: "Default project".into(),
+                environment: env.clone(),
+                secret: record,
+                signing_key,
+                admin_token: Some((
+                    vouch_core::keys::generate_id("tok"),
+                    vouch_core::keys::sha256(admin_token.as_bytes()),
+                )),
+                master_key_check: check,
+                now,
+            })
+            .await?;
+        let _ = writeln!(
+            banner,
+            "Vouch is set up. These values are shown once; store them now.\n"
+        );
+        if config.admin_token.is_none() {
+            let _ = writeln!(banner, "  Admin token:      {}", admin_token.expose());
+        } else {
+            let _ = writeln!(
+                banner,
+                "  Admin token:      (the one given in VOUCH_ADMIN_TOKEN)"
+            );
+        }
+        let _ = writeln!(banner, "  Environment:      {} (test)", env.id);
+        let _ = writeln!(banner, "  Publishable key:  {}", env.publishable_key);
+        let _ = writeln!(
+            banner,
+            "  Identity secret:  {}   ({key_id})",
+            secret.expose()
+        );
+        if created_key_file {
+            let _ = writeln!(
+                banner,
+                "  Master key file:  {} (back it up: without it the secrets cannot be read)",
+                config
+                    .data_dir
+                    .join(crate::crypto::MASTER_KEY_FILE)
+                    .display()
+            );
+        }
+        let _ = writeln!(banner);
+    } else if let Some(t) = &config.admin_token {
+        store
+            .add_admin_token(
+                &vouch_core::keys::generate_id("tok"),
+                vouch_core::keys::sha256(t.as_bytes()),
+                now,
+            )
+            .await?;
+    }
+    let _ = writeln!(
+        banner,
+        "Vouch is listening on {base} ({} store)",
+        store.backend()
+    );
+    let _ = writeln!(banner, "  Widget API:       {base}/v1/identify");
+    let _ = writeln!(banner, "  Admin API:        {base}/admin/v1/environments");
+    let _ = writeln!(banner, "  Session keys:     {base}/.well-known/jwks.json");
+    let _ = write!(banner, "  API reference:    {base}/openapi.json");
+    let state = AppState::new(store, master, config).await?;
+    Ok((state, banner))
+}

@@ -1,0 +1,122 @@
+//! Server configuration, filled from `vouch serve` flags and `VOUCH_*` variables.
+
+use std::path::PathBuf;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything `vouch serve` needs.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on (`VOUCH_ADDR`).
+    pub addr: String,
+    /// Data directory for SQLite and the master key file (`VOUCH_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite:…`; SQLite in the data directory when unset.
+    pub database_url: Option<String>,
+    /// Standard base64 of 32 bytes (`VOUCH_MASTER_KEY`).
+    pub master_key: Option<String>,
+    /// The URL browsers reach Vouch at; used as the session `iss` and in printed links.
+    pub public_url: Option<String>,
+    /// Bootstrap admin token to accept instead of a generated one.
+    pub admin_token: Option<String>,
+    /// Permit webhook URLs on loopback and private addresses.
+    pub allow_private_webhooks: bool,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(mask_url))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("public_url", &self.public_url)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("allow_private_webhooks", &self.allow_private_webhooks)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./vouch-data"),
+            database_url: None,
+            master_key: None,
+            public_url: None,
+            admin_token: None,
+            allow_private_webhooks: false,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Checks what can be checked before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(t) = &self.admin_token
+            && t.chars().count() < 32
+        {
+            anyhow::bail!(
+                "VOUCH_ADMIN_TOKEN must be at least 32 characters; generate one with `vouch keygen --admin-token`"
+            );
+        }
+        if let Some(k) = &self.master_key {
+            crate::crypto::MasterKey::from_base64(k)?;
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            anyhow::bail!("VOUCH_PUBLIC_URL must start with http:// or https:// (got {u:?})");
+        }
+        Ok(())
+    }
+}
+
+/// Hides the password of a database URL for logs.
+pub fn mask_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((creds, host)) = rest.split_once('@')
+    {
+        let user = creds.split(':').next().unwrap_or("");
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_password_is_masked() {
+        assert_eq!(
+            mask_url("postgres://vouch:hunter2@db:5432/vouch"),
+            "postgres://vouch:***@db:5432/vouch"
+        );
+        assert_eq!(mask_url("sqlite:data.db"), "sqlite:data.db");
+    }
+
+    #[test]
+    fn short_admin_token_is_refused() {
+        let c = Config {
+            admin_token: Some("short".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! Health, readiness, JWKS and the OpenAPI document.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::api::ErrorOut;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub static OPENAPI: OnceLock<serde_json::Value> = OnceLock::new();
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthOut {
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthOut)))]
+pub async fn healthz() -> Json<HealthOut> {
+    Json(HealthOut { status: "ok" })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = HealthOut), (status = 503, body = ErrorOut)))]
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthOut>> {
+    state.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiError::unavailable()
+    })?;
+    Ok(Json(HealthOut { status: "ready" }))
+}
+
+/// Public keys of the session tokens (JWK Set).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "sessions",
+    responses((status = 200, description = "JWK Set", body = Object)))]
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut resp = Json(state.sessions().jwks().clone()).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+pub async fn openapi_json() -> Json<serde_json::Value> {
+    Json(OPENAPI.get().cloned().unwrap_or_default())
+}

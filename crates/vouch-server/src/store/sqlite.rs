@@ -1,0 +1,1084 @@
+//! The embedded store: SQLite in WAL mode with `synchronous = FULL`, so every
+//! acknowledged write is on disk. All writes go through one writer task that
+//! groups whatever is queued into one transaction (group commit), each write
+//! in its own savepoint so one failure never takes its neighbours down.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use vouch_core::VerifiedBy;
+
+use super::*;
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MAX_BATCH: usize = 256;
+const QUEUE: usize = 4096;
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    readers: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Job {
+    op: Op,
+    reply: oneshot::Sender<StoreResult<Reply>>,
+}
+
+#[derive(Debug)]
+enum Op {
+    PutMeta(String, String),
+    Bootstrap(Box<Bootstrap>),
+    AddAdminToken(String, [u8; 32], Ts),
+    CreateEnv(Box<(Environment, SecretRecord, NewAudit)>),
+    UpdateEnv(String, Box<EnvSettings>, Ts),
+    DeleteEnv(String, NewAudit),
+    InsertSecret(Box<SecretRecord>, Option<Ts>, NewAudit),
+    RevokeSecret(String, String, Ts, NewAudit),
+    RotateSigningKey(Box<SigningKeyRecord>, NewAudit),
+    Identify(Box<IdentifyCommand>),
+    Group(Box<GroupCommand>),
+    Track(Box<EventRecord>),
+    Rejection(String, NewAudit),
+    Audit(NewAudit),
+    Close,
+}
+
+#[derive(Debug)]
+enum Reply {
+    Unit,
+    Secret(SecretRecord),
+    Identify(Result<IdentifyOutcome, IdentifyRejection>),
+    Group(Result<CompanyRecord, IdentifyRejection>),
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict("an object with this id already exists".into())
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Internal(format!("stored JSON is unreadable: {e}"))
+}
+
+impl SqliteStore {
+    /// SQLite in `dir/vouch.db`, creating the directory if missing.
+    pub async fn open_dir(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
+        })?;
+        let opts = SqliteConnectOptions::new().filename(dir.join("vouch.db"));
+        Self::open_with(opts).await
+    }
+
+    /// SQLite at a `sqlite:` URL.
+    pub async fn open_url(url: &str) -> anyhow::Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?;
+        Self::open_with(opts).await
+    }
+
+    async fn open_with(opts: SqliteConnectOptions) -> anyhow::Result<Self> {
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let mut writer = opts.clone().connect().await?;
+        migrate(&mut writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts.read_only(true))
+            .await?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = tokio::spawn(writer_loop(writer, rx));
+        Ok(Self {
+            readers,
+            jobs: tx,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    async fn submit(&self, op: Op) -> StoreResult<Reply> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job { op, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
+    async fn submit_unit(&self, op: Op) -> StoreResult<()> {
+        self.submit(op).await.map(|_| ())
+    }
+}
+
+async fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let target = i64::try_from(i)? + 1;
+        if version >= target {
+            continue;
+        }
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {target}"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut closing: Option<oneshot::Sender<StoreResult<Reply>>> = None;
+    while let Some(job) = rx.recv().await {
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            if matches!(job.op, Op::Close) {
+                closing = Some(job.reply);
+                // Refuse new work; what is already queued is still written.
+                rx.close();
+            } else {
+                batch.push(job);
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            run_batch(&mut conn, &mut batch).await;
+        }
+    }
+    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    if let Some(reply) = closing {
+        let _ = reply.send(Ok(Reply::Unit));
+    }
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
+    sqlx::query(sql)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+}
+
+async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+        for job in batch.drain(..) {
+            let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+        }
+        return;
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch.iter() {
+        if let Err(e) = exec(conn, "SAVEPOINT op").await {
+            results.push(Err(e));
+            continue;
+        }
+        let r = apply(conn, &job.op).await;
+        let undo =
+            if r.is_err() || matches!(r, Ok(Reply::Identify(Err(_))) | Ok(Reply::Group(Err(_)))) {
+                exec(conn, "ROLLBACK TO op").await
+            } else {
+                Ok(())
+            };
+        let release = exec(conn, "RELEASE op").await;
+        results.push(match (r, undo, release) {
+            (Ok(v), Ok(()), Ok(())) => Ok(v),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
+        });
+    }
+    match exec(conn, "COMMIT").await {
+        Ok(()) => {
+            for (job, r) in batch.drain(..).zip(results) {
+                let _ = job.reply.send(r);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "commit failed; the batch is answered with errors");
+            let _ = exec(conn, "ROLLBACK").await;
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+        }
+    }
+}
+
+fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+async fn insert_audit(conn: &mut SqliteConnection, a: &NewAudit) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit (id, env_id, kind, user_id, key_id, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(vouch_core::keys::generate_id("aud"))
+    .bind(&a.env_id)
+    .bind(a.kind)
+    .bind(&a.user_id)
+    .bind(&a.key_id)
+    .bind(to_json(&a.detail)?)
+    .bind(a.at)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn insert_env(conn: &mut SqliteConnection, env: &Environment) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO environments (id, project_id, publishable_key, settings, unsigned_count, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&env.id)
+    .bind(&env.project_id)
+    .bind(&env.publishable_key)
+    .bind(to_json(&env.settings)?)
+    .bind(env.unsigned_count)
+    .bind(env.created_at)
+    .bind(env.updated_at)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn insert_secret(conn: &mut SqliteConnection, s: &SecretRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO secrets (id, env_id, ciphertext, imported, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&s.id)
+    .bind(&s.env_id)
+    .bind(&s.ciphertext)
+    .bind(s.imported)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .bind(s.revoked_at)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn insert_signing_key(conn: &mut SqliteConnection, k: &SigningKeyRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, ciphertext, public_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&k.kid)
+    .bind(&k.ciphertext)
+    .bind(&k.public_key)
+    .bind(k.created_at)
+    .bind(k.retired_at)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn bump_stat(
+    conn: &mut SqliteConnection,
+    env_id: &str,
+    at: Ts,
+    outcome: Outcome,
+) -> StoreResult<()> {
+    let col = match outcome {
+        Outcome::Verified => "verified",
+        Outcome::Unverified => "unverified",
+        Outcome::Rejected => "rejected",
+    };
+    let sql = format!(
+        "INSERT INTO identify_stats (env_id, minute, {col}) VALUES (?, ?, 1) ON CONFLICT (env_id, minute) DO UPDATE SET {col} = {col} + 1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(env_id)
+        .bind(at.div_euclid(60))
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
+    match op {
+        Op::PutMeta(k, v) => {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(k)
+                .bind(v)
+                .execute(conn)
+                .await
+                .map_err(db_err)?;
+        }
+        Op::Bootstrap(b) => {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('master_key_check', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(&b.master_key_check)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)")
+                .bind(&b.project_id)
+                .bind(&b.project_name)
+                .bind(b.now)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            insert_env(conn, &b.environment).await?;
+            insert_secret(conn, &b.secret).await?;
+            insert_signing_key(conn, &b.signing_key).await?;
+            if let Some((id, hash)) = &b.admin_token {
+                sqlx::query("INSERT OR IGNORE INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(&hash[..])
+                    .bind(b.now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        Op::AddAdminToken(id, hash, now) => {
+            sqlx::query(
+                "INSERT OR IGNORE INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(&hash[..])
+            .bind(now)
+            .execute(conn)
+            .await
+            .map_err(db_err)?;
+        }
+        Op::CreateEnv(b) => {
+            let (env, secret, audit) = &**b;
+            insert_env(conn, env).await?;
+            insert_secret(conn, secret).await?;
+            insert_audit(conn, audit).await?;
+        }
+        Op::UpdateEnv(id, settings, now) => {
+            let r =
+                sqlx::query("UPDATE environments SET settings = ?, updated_at = ? WHERE id = ?")
+                    .bind(to_json(&**settings)?)
+                    .bind(now)
+                    .bind(id)
+                    .execute(conn)
+                    .await
+                    .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound("environment"));
+            }
+        }
+        Op::DeleteEnv(id, audit) => {
+            for table in [
+                "users",
+                "companies",
+                "memberships",
+                "events",
+                "secrets",
+                "identify_stats",
+                "used_jtis",
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE env_id = ?"
+                )))
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            }
+            let r = sqlx::query("DELETE FROM environments WHERE id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound("environment"));
+            }
+            insert_audit(conn, audit).await?;
+        }
+        Op::InsertSecret(secret, expire_others_at, audit) => {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM environments WHERE id = ?")
+                .bind(&secret.env_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound("environment"));
+            }
+            if let Some(at) = expire_others_at {
+                sqlx::query(
+                    "UPDATE secrets SET expires_at = ? WHERE env_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+                )
+                .bind(at)
+                .bind(&secret.env_id)
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            }
+            insert_secret(conn, secret).await?;
+            insert_audit(conn, audit).await?;
+        }
+        Op::RevokeSecret(env_id, key_id, at, audit) => {
+            sqlx::query("UPDATE secrets SET revoked_at = ? WHERE env_id = ? AND id = ? AND revoked_at IS NULL")
+                .bind(at)
+                .bind(env_id)
+                .bind(key_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let row = sqlx::query("SELECT * FROM secrets WHERE env_id = ? AND id = ?")
+                .bind(env_id)
+                .bind(key_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?
+                .ok_or(StoreError::NotFound("secret"))?;
+            insert_audit(conn, audit).await?;
+            return Ok(Reply::Secret(secret_from_row(&row)?));
+        }
+        Op::RotateSigningKey(key, audit) => {
+            sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+                .bind(key.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            insert_signing_key(conn, key).await?;
+            insert_audit(conn, audit).await?;
+        }
+        Op::Identify(cmd) => return apply_identify_op(conn, cmd).await,
+        Op::Group(cmd) => return apply_group_op(conn, cmd).await,
+        Op::Track(ev) => {
+            sqlx::query(
+                "INSERT INTO events (id, env_id, user_id, visitor_id, name, properties, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&ev.id)
+            .bind(&ev.env_id)
+            .bind(&ev.user_id)
+            .bind(&ev.visitor_id)
+            .bind(&ev.name)
+            .bind(to_json(&ev.properties)?)
+            .bind(ev.created_at)
+            .execute(conn)
+            .await
+            .map_err(db_err)?;
+        }
+        Op::Rejection(env_id, audit) => {
+            bump_stat(conn, env_id, audit.at, Outcome::Rejected).await?;
+            insert_audit(conn, audit).await?;
+        }
+        Op::Audit(audit) => insert_audit(conn, audit).await?,
+        Op::Close => {}
+    }
+    Ok(Reply::Unit)
+}
+
+async fn apply_identify_op(
+    conn: &mut SqliteConnection,
+    cmd: &IdentifyCommand,
+) -> StoreResult<Reply> {
+    if let Some((jti, _)) = &cmd.jti {
+        let used: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM used_jtis WHERE env_id = ? AND jti = ? AND expires_at > ?",
+        )
+        .bind(&cmd.env_id)
+        .bind(jti)
+        .bind(cmd.now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        if used.is_some() {
+            return Ok(Reply::Identify(Err(IdentifyRejection::TokenReplayed)));
+        }
+    }
+    let unsigned_count: i64 =
+        sqlx::query_scalar("SELECT unsigned_count FROM environments WHERE id = ?")
+            .bind(&cmd.env_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .ok_or(StoreError::NotFound("environment"))?;
+    let existing = sqlx::query("SELECT * FROM users WHERE env_id = ? AND id = ?")
+        .bind(&cmd.env_id)
+        .bind(&cmd.user_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .map(|r| user_from_row(&r))
+        .transpose()?;
+    let outcome = match apply_identify(existing, cmd, unsigned_count) {
+        Ok(o) => o,
+        Err(rejection) => return Ok(Reply::Identify(Err(rejection))),
+    };
+    let u = &outcome.user;
+    if outcome.changed || cmd.proof.is_some() || outcome.counted_unsigned {
+        sqlx::query(
+            "INSERT INTO users (env_id, id, verified, ever_verified, verified_by, key_id, verified_at, attributes, verified_attributes, counted_unsigned, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (env_id, id) DO UPDATE SET verified = excluded.verified, ever_verified = excluded.ever_verified,
+               verified_by = excluded.verified_by, key_id = excluded.key_id, verified_at = excluded.verified_at,
+               attributes = excluded.attributes, verified_attributes = excluded.verified_attributes,
+               counted_unsigned = excluded.counted_unsigned, updated_at = excluded.updated_at",
+        )
+        .bind(&u.env_id)
+        .bind(&u.id)
+        .bind(u.verified)
+        .bind(u.verified)
+        .bind(u.verified_by.map(verified_by_str))
+        .bind(&u.key_id)
+        .bind(u.verified_at)
+        .bind(to_json(&u.attributes)?)
+        .bind(to_json(&u.verified_attributes)?)
+        .bind(u.counted_unsigned)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    if outcome.counted_unsigned {
+        sqlx::query("UPDATE environments SET unsigned_count = unsigned_count + 1 WHERE id = ?")
+            .bind(&cmd.env_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
+    if let Some((jti, until)) = &cmd.jti {
+        sqlx::query("INSERT INTO used_jtis (env_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (env_id, jti) DO UPDATE SET expires_at = excluded.expires_at")
+            .bind(&cmd.env_id)
+            .bind(jti)
+            .bind(until)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
+    let stat = if cmd.proof.is_some() {
+        Outcome::Verified
+    } else {
+        Outcome::Unverified
+    };
+    bump_stat(conn, &cmd.env_id, cmd.now, stat).await?;
+    Ok(Reply::Identify(Ok(outcome)))
+}
+
+async fn apply_group_op(conn: &mut SqliteConnection, cmd: &GroupCommand) -> StoreResult<Reply> {
+    let existing = sqlx::query("SELECT * FROM companies WHERE env_id = ? AND id = ?")
+        .bind(&cmd.env_id)
+        .bind(&cmd.company_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .map(|r| company_from_row(&r))
+        .transpose()?;
+    let company = match apply_group(existing, cmd) {
+        Ok(c) => c,
+        Err(rejection) => return Ok(Reply::Group(Err(rejection))),
+    };
+    sqlx::query(
+        "INSERT INTO companies (env_id, id, verified, key_id, verified_at, attributes, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (env_id, id) DO UPDATE SET verified = excluded.verified, key_id = excluded.key_id,
+           verified_at = excluded.verified_at, attributes = excluded.attributes, updated_at = excluded.updated_at",
+    )
+    .bind(&company.env_id)
+    .bind(&company.id)
+    .bind(company.verified)
+    .bind(&company.key_id)
+    .bind(company.verified_at)
+    .bind(to_json(&company.attributes)?)
+    .bind(company.created_at)
+    .bind(company.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    sqlx::query("INSERT OR IGNORE INTO memberships (env_id, user_id, company_id, created_at) VALUES (?, ?, ?, ?)")
+        .bind(&cmd.env_id)
+        .bind(&cmd.user_id)
+        .bind(&cmd.company_id)
+        .bind(cmd.now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(Reply::Group(Ok(company)))
+}
+
+fn verified_by_str(v: VerifiedBy) -> &'static str {
+    match v {
+        VerifiedBy::Signature => "signature",
+        VerifiedBy::Token => "token",
+    }
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> StoreResult<T> {
+    row.try_get(col).map_err(db_err)
+}
+
+fn json_map(text: &str) -> StoreResult<Map<String, Value>> {
+    serde_json::from_str(text).map_err(json_err)
+}
+
+fn env_from_row(row: &SqliteRow) -> StoreResult<Environment> {
+    let settings: String = get(row, "settings")?;
+    Ok(Environment {
+        id: get(row, "id")?,
+        project_id: get(row, "project_id")?,
+        publishable_key: get(row, "publishable_key")?,
+        settings: serde_json::from_str(&settings).map_err(json_err)?,
+        unsigned_count: get(row, "unsigned_count")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn secret_from_row(row: &SqliteRow) -> StoreResult<SecretRecord> {
+    Ok(SecretRecord {
+        id: get(row, "id")?,
+        env_id: get(row, "env_id")?,
+        ciphertext: get(row, "ciphertext")?,
+        imported: get(row, "imported")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
+    let by: Option<String> = get(row, "verified_by")?;
+    Ok(UserRecord {
+        env_id: get(row, "env_id")?,
+        id: get(row, "id")?,
+        verified: get(row, "verified")?,
+        verified_by: match by.as_deref() {
+            Some("signature") => Some(VerifiedBy::Signature),
+            Some("token") => Some(VerifiedBy::Token),
+            _ => None,
+        },
+        key_id: get(row, "key_id")?,
+        verified_at: get(row, "verified_at")?,
+        attributes: json_map(&get::<String>(row, "attributes")?)?,
+        verified_attributes: json_map(&get::<String>(row, "verified_attributes")?)?,
+        counted_unsigned: get(row, "counted_unsigned")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn company_from_row(row: &SqliteRow) -> StoreResult<CompanyRecord> {
+    Ok(CompanyRecord {
+        env_id: get(row, "env_id")?,
+        id: get(row, "id")?,
+        verified: get(row, "verified")?,
+        key_id: get(row, "key_id")?,
+        verified_at: get(row, "verified_at")?,
+        attributes: json_map(&get::<String>(row, "attributes")?)?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn event_from_row(row: &SqliteRow) -> StoreResult<EventRecord> {
+    Ok(EventRecord {
+        seq: get(row, "seq")?,
+        id: get(row, "id")?,
+        env_id: get(row, "env_id")?,
+        user_id: get(row, "user_id")?,
+        visitor_id: get(row, "visitor_id")?,
+        name: get(row, "name")?,
+        properties: json_map(&get::<String>(row, "properties")?)?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
+    let detail: String = get(row, "detail")?;
+    Ok(AuditRecord {
+        seq: get(row, "seq")?,
+        id: get(row, "id")?,
+        env_id: get(row, "env_id")?,
+        kind: get(row, "kind")?,
+        user_id: get(row, "user_id")?,
+        key_id: get(row, "key_id")?,
+        detail: serde_json::from_str(&detail).map_err(json_err)?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn signing_key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        kid: get(row, "kid")?,
+        ciphertext: get(row, "ciphertext")?,
+        public_key: get(row, "public_key")?,
+        created_at: get(row, "created_at")?,
+        retired_at: get(row, "retired_at")?,
+    })
+}
+
+fn page_limit(limit: u32) -> u32 {
+    limit.clamp(1, 200)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    async fn close(&self) {
+        let _ = self.submit(Op::Close).await;
+        if let Some(handle) = self.writer.lock().await.take() {
+            let _ = handle.await;
+        }
+        self.readers.close().await;
+    }
+
+    async fn get_meta(&self, key: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.submit_unit(Op::PutMeta(key.into(), value.into()))
+            .await
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_err)?;
+        Ok(n == 0)
+    }
+
+    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<()> {
+        self.submit_unit(Op::Bootstrap(Box::new(b))).await
+    }
+
+    async fn default_project(&self) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT id FROM projects ORDER BY created_at, id LIMIT 1")
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn add_admin_token(&self, id: &str, hash: [u8; 32], now: Ts) -> StoreResult<()> {
+        self.submit_unit(Op::AddAdminToken(id.into(), hash, now))
+            .await
+    }
+
+    async fn admin_token_exists(&self, hash: [u8; 32]) -> StoreResult<bool> {
+        let r: Option<i64> = sqlx::query_scalar("SELECT 1 FROM admin_tokens WHERE token_hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_err)?;
+        Ok(r.is_some())
+    }
+
+    async fn list_environments(&self) -> StoreResult<Vec<Environment>> {
+        sqlx::query("SELECT * FROM environments ORDER BY created_at, id")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(env_from_row)
+            .collect()
+    }
+
+    async fn get_environment(&self, id: &str) -> StoreResult<Option<Environment>> {
+        sqlx::query("SELECT * FROM environments WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(env_from_row)
+            .transpose()
+    }
+
+    async fn create_environment(
+        &self,
+        env: Environment,
+        secret: SecretRecord,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        self.submit_unit(Op::CreateEnv(Box::new((env, secret, audit))))
+            .await
+    }
+
+    async fn update_environment(
+        &self,
+        id: &str,
+        settings: EnvSettings,
+        now: Ts,
+    ) -> StoreResult<()> {
+        self.submit_unit(Op::UpdateEnv(id.into(), Box::new(settings), now))
+            .await
+    }
+
+    async fn delete_environment(&self, id: &str, audit: NewAudit) -> StoreResult<()> {
+        self.submit_unit(Op::DeleteEnv(id.into(), audit)).await
+    }
+
+    async fn list_all_secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+        sqlx::query("SELECT * FROM secrets ORDER BY created_at, id")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(secret_from_row)
+            .collect()
+    }
+
+    async fn insert_secret(
+        &self,
+        secret: SecretRecord,
+        expire_others_at: Option<Ts>,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        self.submit_unit(Op::InsertSecret(Box::new(secret), expire_others_at, audit))
+            .await
+    }
+
+    async fn revoke_secret(
+        &self,
+        env_id: &str,
+        key_id: &str,
+        at: Ts,
+        audit: NewAudit,
+    ) -> StoreResult<SecretRecord> {
+        match self
+            .submit(Op::RevokeSecret(env_id.into(), key_id.into(), at, audit))
+            .await?
+        {
+            Reply::Secret(s) => Ok(s),
+            _ => Err(StoreError::Internal("unexpected reply".into())),
+        }
+    }
+
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(signing_key_from_row)
+            .collect()
+    }
+
+    async fn rotate_signing_key(&self, key: SigningKeyRecord, audit: NewAudit) -> StoreResult<()> {
+        self.submit_unit(Op::RotateSigningKey(Box::new(key), audit))
+            .await
+    }
+
+    async fn identify(
+        &self,
+        cmd: IdentifyCommand,
+    ) -> StoreResult<Result<IdentifyOutcome, IdentifyRejection>> {
+        match self.submit(Op::Identify(Box::new(cmd))).await? {
+            Reply::Identify(r) => Ok(r),
+            _ => Err(StoreError::Internal("unexpected reply".into())),
+        }
+    }
+
+    async fn group(
+        &self,
+        cmd: GroupCommand,
+    ) -> StoreResult<Result<CompanyRecord, IdentifyRejection>> {
+        match self.submit(Op::Group(Box::new(cmd))).await? {
+            Reply::Group(r) => Ok(r),
+            _ => Err(StoreError::Internal("unexpected reply".into())),
+        }
+    }
+
+    async fn track(&self, event: EventRecord) -> StoreResult<()> {
+        self.submit_unit(Op::Track(Box::new(event))).await
+    }
+
+    async fn record_rejection(&self, env_id: &str, audit: NewAudit) -> StoreResult<()> {
+        self.submit_unit(Op::Rejection(env_id.into(), audit)).await
+    }
+
+    async fn append_audit(&self, audit: NewAudit) -> StoreResult<()> {
+        self.submit_unit(Op::Audit(audit)).await
+    }
+
+    async fn get_user(&self, env_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        sqlx::query("SELECT * FROM users WHERE env_id = ? AND id = ?")
+            .bind(env_id)
+            .bind(user_id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn user_companies(&self, env_id: &str, user_id: &str) -> StoreResult<Vec<CompanyRecord>> {
+        sqlx::query(
+            "SELECT c.* FROM companies c JOIN memberships m ON m.env_id = c.env_id AND m.company_id = c.id
+             WHERE m.env_id = ? AND m.user_id = ? ORDER BY c.id",
+        )
+        .bind(env_id)
+        .bind(user_id)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(company_from_row)
+        .collect()
+    }
+
+    async fn list_users(
+        &self,
+        env_id: &str,
+        verified: Option<bool>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Page<UserRecord>> {
+        let limit = page_limit(limit);
+        let rows = sqlx::query(
+            "SELECT * FROM users WHERE env_id = ? AND (? IS NULL OR verified = ?) AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(verified)
+        .bind(verified)
+        .bind(after)
+        .bind(after)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_err)?;
+        let mut data = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = if data.len() > limit as usize {
+            data.truncate(limit as usize);
+            data.last().map(|u| u.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+
+    async fn list_events(
+        &self,
+        env_id: &str,
+        user_id: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Page<EventRecord>> {
+        let limit = page_limit(limit);
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE env_id = ? AND (? IS NULL OR user_id = ?) AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(user_id)
+        .bind(user_id)
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_err)?;
+        let mut data = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = if data.len() > limit as usize {
+            data.truncate(limit as usize);
+            data.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+
+    async fn list_audit(
+        &self,
+        env_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Page<AuditRecord>> {
+        let limit = page_limit(limit);
+        let rows = sqlx::query(
+            "SELECT * FROM audit WHERE env_id = ? AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_err)?;
+        let mut data = rows
+            .iter()
+            .map(audit_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = if data.len() > limit as usize {
+            data.truncate(limit as usize);
+            data.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+
+    async fn coverage(&self, env_id: &str, since: Ts) -> StoreResult<Coverage> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(verified), 0) AS v, COALESCE(SUM(unverified), 0) AS u, COALESCE(SUM(rejected), 0) AS r
+             FROM identify_stats WHERE env_id = ? AND minute >= ?",
+        )
+        .bind(env_id)
+        .bind(since.div_euclid(60))
+        .fetch_one(&self.readers)
+        .await
+        .map_err(db_err)?;
+        Ok(Coverage {
+            verified: get(&row, "v")?,
+            unverified: get(&row, "u")?,
+            rejected: get(&row, "r")?,
+        })
+    }
+}

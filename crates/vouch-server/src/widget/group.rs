@@ -1,0 +1,101 @@
+use axum::Json;
+use axum::extract::State;
+use serde_json::json;
+
+use crate::api::{ErrorOut, GroupCompanyOut, GroupIn, GroupOut};
+use crate::error::{ApiError, ApiResult};
+use crate::exposure;
+use crate::extract::{ClientAddr, JsonBody, SessionAuth};
+use crate::model::{GroupCommand, IdentifyRejection};
+use crate::state::{AppState, now};
+use crate::store::NewAudit;
+
+/// Associates the session's user with a company.
+#[utoipa::path(post, path = "/v1/group", tag = "widget",
+    request_body = GroupIn,
+    responses((status = 200, body = GroupOut), (status = "4XX", body = ErrorOut)),
+    security(("session" = [])))]
+#[tracing::instrument(skip_all, fields(env_id = %auth.ctx.env.id))]
+pub async fn group(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    auth: SessionAuth,
+    body: JsonBody,
+) -> ApiResult<Json<GroupOut>> {
+    exposure::scan_body(&state, &body.raw, &body.value).await?;
+    let input: GroupIn = body.parse()?;
+    super::check_id_pub("company_id", &input.company_id)?;
+    if auth.claims.anonymous {
+        return Err(ApiError::invalid_request(
+            "group needs an identified user: call identify first, then group with its session token.",
+        ));
+    }
+    super::ensure_unverified_session_allowed(&state, &auth).await?;
+    let ctx = &auth.ctx;
+    let now = now();
+    let company_key = format!("c\0{}\0{}", ctx.env.id, input.company_id);
+    let addr_key = format!("a\0{}\0{}", ctx.env.id, ip);
+    let mut proof = None;
+    if let Some(sig) = &input.signature {
+        let settings = &ctx.env.settings;
+        if let Some(wait) = state
+            .limiter
+            .blocked(&company_key, settings.rate_limit_per_user, now)
+            .or_else(|| {
+                state
+                    .limiter
+                    .blocked(&addr_key, settings.rate_limit_per_address, now)
+            })
+        {
+            return Err(ApiError::rate_limited(wait));
+        }
+        match ctx
+            .ring
+            .verify_signature(input.company_id.as_bytes(), sig, now)
+        {
+            Ok(key_id) => proof = Some(key_id.to_string()),
+            Err(e) => {
+                state.limiter.fail(&company_key, now);
+                state.limiter.fail(&addr_key, now);
+                let err = ApiError::from_proof(&e, false);
+                let audit = NewAudit {
+                    env_id: Some(ctx.env.id.clone()),
+                    kind: "identity.rejected",
+                    user_id: Some(auth.claims.sub.clone()),
+                    key_id: None,
+                    detail: json!({"code": err.code, "message": err.message, "company_id": input.company_id, "proof": "company_signature"}),
+                    at: now,
+                };
+                if let Err(e) = state.store.append_audit(audit).await {
+                    tracing::error!(error = %e, "could not audit a rejected group call");
+                }
+                return Err(err);
+            }
+        }
+    }
+    let cmd = GroupCommand {
+        env_id: ctx.env.id.clone(),
+        user_id: auth.claims.sub.clone(),
+        company_id: input.company_id.clone(),
+        proof,
+        attributes: input.attributes.unwrap_or_default(),
+        enforcement: ctx.env.settings.enforcement,
+        now,
+    };
+    match state.store.group(cmd).await? {
+        Ok(c) => Ok(Json(GroupOut {
+            company: GroupCompanyOut {
+                id: c.id,
+                verified: c.verified,
+                attributes: c.attributes,
+            },
+        })),
+        Err(IdentifyRejection::SignatureRequired(msg)) => {
+            Err(ApiError::unauthorized("signature_required", msg))
+        }
+        Err(_) => Err(ApiError::unauthorized(
+            "signature_required",
+            "Send the company `signature` with group.",
+        )),
+    }
+}
