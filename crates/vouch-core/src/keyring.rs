@@ -3,13 +3,12 @@
 
 use core::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::encoding::decode_signature;
 use crate::error::ProofError;
 use crate::jcs::canonicalize;
+use crate::mac::{PreKeyedHmac, macs_equal};
 use crate::secret::Secret;
 use crate::token::{self, IdentityClaims};
 
@@ -46,7 +45,7 @@ pub struct KeyEntry {
     created_at: i64,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
-    hmac: Hmac<Sha256>,
+    hmac: PreKeyedHmac,
 }
 
 impl KeyEntry {
@@ -59,7 +58,7 @@ impl KeyEntry {
         expires_at: Option<i64>,
         revoked_at: Option<i64>,
     ) -> Self {
-        let hmac = hmac_for(secret.as_bytes());
+        let hmac = PreKeyedHmac::new(secret.as_bytes());
         Self {
             id: id.into(),
             secret,
@@ -109,24 +108,13 @@ impl KeyEntry {
     /// `HMAC-SHA256(secret, message)`, from the pre-keyed state.
     #[inline]
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let mut h = self.hmac.clone();
-        h.update(message);
-        h.finalize().into_bytes().into()
+        self.hmac.mac(message)
     }
 
     /// Whether `signature` is `HMAC-SHA256(secret, message)`, compared in constant time.
     #[inline]
     pub fn verify(&self, message: &[u8], signature: &[u8; 32]) -> bool {
-        self.mac(message).ct_eq(signature).into()
-    }
-}
-
-/// A fresh HMAC-SHA256 state keyed with `key`.
-pub(crate) fn hmac_for(key: &[u8]) -> Hmac<Sha256> {
-    match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(h) => h,
-        // HMAC accepts keys of every length; this arm cannot run.
-        Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+        macs_equal(&self.mac(message), signature)
     }
 }
 

@@ -30,6 +30,7 @@ pub mod error;
 pub mod jcs;
 pub mod keyring;
 pub mod keys;
+mod mac;
 pub mod proof;
 pub mod secret;
 pub mod token;

@@ -6,11 +6,11 @@ use serde_json::{Map, Value};
 use crate::encoding::{SignatureEncoding, encode_mac};
 use crate::error::ProofError;
 use crate::jcs::{canonicalize, check_attributes};
-use crate::keyring::hmac_for;
 use crate::secret::Secret;
 use crate::token::IdentityClaims;
 
-use hmac::Mac;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 /// `HMAC-SHA256(key = the secret's UTF-8 bytes, message)` in the given encoding.
 ///
@@ -36,9 +36,14 @@ pub fn mac(secret: &Secret, message: &[u8]) -> [u8; 32] {
 /// assert_eq!(mac[..4], [0x5b, 0xdc, 0xc1, 0x46]);
 /// ```
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut h = hmac_for(key);
-    h.update(message);
-    h.finalize().into_bytes().into()
+    match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        Ok(mut h) => {
+            h.update(message);
+            h.finalize().into_bytes().into()
+        }
+        // HMAC accepts keys of every length, so this arm never runs.
+        Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+    }
 }
 
 /// An `attributes_signature`: HMAC-SHA256 over the RFC 8785 canonical form of `attributes`.

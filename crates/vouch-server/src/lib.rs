@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod ui;
 pub mod widget;
 
 use std::future::Future;
@@ -87,6 +88,7 @@ pub fn app(state: AppState) -> Router {
         let _ = health::OPENAPI.set(doc);
     }
     router
+        .merge(ui::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
