@@ -60,23 +60,6 @@ fn benches(c: &mut Criterion) {
         b.iter(|| ring.verify_token(black_box(&token), Some("user_2fQ8kLm3Zp9"), NOW))
     });
     verify.finish();
-    let mut parts = c.benchmark_group("parts");
-    let entry = &ring.entries()[0];
-    let mac = entry.mac(user_id);
-    parts.bench_function("mac", |b| b.iter(|| entry.mac(black_box(user_id))));
-    parts.bench_function("decode_hex", |b| {
-        b.iter(|| vouch_core::encoding::decode_signature(black_box(&hex)))
-    });
-    parts.bench_function("ct_eq", |b| {
-        b.iter(|| {
-            use subtle::ConstantTimeEq;
-            bool::from(black_box(&mac)[..].ct_eq(&black_box(&mac)[..]))
-        })
-    });
-    parts.bench_function("entry_verify", |b| {
-        b.iter(|| entry.verify(black_box(user_id), black_box(&mac)))
-    });
-    parts.finish();
 }
 
 criterion_group!(verify_benches, benches);

@@ -17,7 +17,8 @@ use crate::error::ProofError;
 pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
 
 /// Parses an attributes object STRICTLY: the JSON must be an object, no object at any depth
-/// may repeat a key, and no integer literal may exceed ±2^53.
+/// may repeat a key, and no integer literal may exceed ±2^53. Numbers written with a
+/// fraction or an exponent are doubles everywhere and pass.
 ///
 /// ```
 /// use vouch_core::jcs::parse_attributes;
@@ -42,7 +43,7 @@ pub fn parse_attributes(json: &str) -> Result<Map<String, Value>, ProofError> {
 }
 
 /// Checks that already-parsed attributes have one canonical form: every integer within
-/// ±2^53 (at any depth).
+/// ±2^53, at any depth (floats pass).
 ///
 /// Duplicate keys cannot be detected here, since a parsed map already dropped them: parse
 /// untrusted text with [`parse_attributes`].
@@ -81,7 +82,10 @@ fn check_value(v: &Value) -> Result<(), Number> {
     }
 }
 
-/// Floats are fine (their value is one double, written one way); integers must be safe.
+/// Integers must be within ±2^53. Floats pass: a number written with a fraction or an
+/// exponent (`0.1`, `1e20`, `1e21`) is a double in every JSON parser, with one canonical
+/// form; only integer literals are read differently (exact in Python or Go, rounded in
+/// JavaScript).
 fn number_in_range(n: &Number) -> bool {
     if let Some(u) = n.as_u64() {
         u <= MAX_SAFE_INTEGER

@@ -61,17 +61,21 @@ impl PreKeyedHmac {
             // An empty call still pays for loading and storing the state.
             compress256(&mut state, blocks);
         }
-        let mut last = [0u8; 2 * BLOCK];
-        last[..tail.len()].copy_from_slice(tail);
-        last[tail.len()] = 0x80;
-        let end = if tail.len() < BLOCK - 8 {
-            BLOCK
-        } else {
-            2 * BLOCK
-        };
         let bits = (BLOCK as u64 + message.len() as u64).wrapping_mul(8);
-        last[end - 8..end].copy_from_slice(&bits.to_be_bytes());
-        compress256(&mut state, last[..end].as_chunks::<BLOCK>().0);
+        if tail.len() < BLOCK - 8 {
+            // The usual case (ids are short): padding and length fit in the last block.
+            let mut last = [0u8; BLOCK];
+            last[..tail.len()].copy_from_slice(tail);
+            last[tail.len()] = 0x80;
+            last[BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
+            compress256(&mut state, core::slice::from_ref(&last));
+        } else {
+            let mut last = [[0u8; BLOCK]; 2];
+            last[0][..tail.len()].copy_from_slice(tail);
+            last[0][tail.len()] = 0x80;
+            last[1][BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
+            compress256(&mut state, &last);
+        }
 
         // Outer hash: one block holding the inner digest, padding and length (64 + 32 bytes).
         let mut block = [0u8; BLOCK];
@@ -110,6 +114,7 @@ pub(crate) fn macs_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use hmac::{Hmac, KeyInit, Mac};

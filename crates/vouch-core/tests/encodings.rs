@@ -1,4 +1,5 @@
 //! Signature encodings: the three accepted forms, and everything else refused as Malformed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use vouch_core::encoding::{decode_signature, encode_mac};
 use vouch_core::{ProofError, SignatureEncoding};

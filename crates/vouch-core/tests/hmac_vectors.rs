@@ -1,4 +1,5 @@
 //! RFC 4231 HMAC-SHA256 test vectors, through every MAC path of the crate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use vouch_core::proof::hmac_sha256;
 use vouch_core::{KeyEntry, KeyRing, Secret, SignatureEncoding};

@@ -1,4 +1,5 @@
 //! HS256 identity tokens: accepted, expired, not yet valid, wrong alg, tampered, wrong key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

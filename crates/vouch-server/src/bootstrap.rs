@@ -124,6 +124,7 @@ pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
     let _ = writeln!(banner, "  Widget API:       {base}/v1/identify");
     let _ = writeln!(banner, "  Admin API:        {base}/admin/v1/environments");
     let _ = writeln!(banner, "  Session keys:     {base}/.well-known/jwks.json");
+    let _ = writeln!(banner, "  Demo:             {base}/demo");
     let _ = write!(banner, "  API reference:    {base}/openapi.json");
     let state = AppState::new(store, master, config).await?;
     Ok((state, banner))

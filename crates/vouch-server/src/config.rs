@@ -28,6 +28,8 @@ pub struct Config {
     /// Permit webhook URLs on loopback and private addresses.
     pub allow_private_webhooks: bool,
     pub log_format: LogFormat,
+    /// Delays between webhook attempts (ms); the default schedule when None.
+    pub webhook_retry_schedule_ms: Option<Vec<i64>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             admin_token: None,
             allow_private_webhooks: false,
             log_format: LogFormat::Text,
+            webhook_retry_schedule_ms: None,
         }
     }
 }

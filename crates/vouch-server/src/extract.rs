@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::{HeaderMap, header, request::Parts};
+use axum::http::{HeaderMap, Method, header, request::Parts};
+use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::exposure;
@@ -216,7 +218,12 @@ pub struct AdminAuth;
 
 pub const ADMIN_COOKIE: &str = "vouch_admin";
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The admin UI's CSRF cookie; its value must come back in [`CSRF_HEADER`].
+pub const CSRF_COOKIE: &str = "vouch_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name`.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -231,7 +238,8 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).or_else(|| cookie(&parts.headers, ADMIN_COOKIE));
+        let from_header = bearer(&parts.headers);
+        let token = from_header.or_else(|| cookie(&parts.headers, ADMIN_COOKIE));
         let Some(token) = token else {
             return Err(ApiError::unauthorized(
                 "invalid_admin_token",
@@ -240,6 +248,14 @@ impl FromRequestParts<AppState> for AdminAuth {
         };
         let hash = vouch_core::keys::sha256(token.as_bytes());
         if state.store.admin_token_exists(hash).await? {
+            // A browser sends the cookie on its own; a header it only sends when our page's script asks.
+            let safe = matches!(parts.method, Method::GET | Method::HEAD);
+            if from_header.is_none() && !safe && !csrf_valid(token, &parts.headers) {
+                return Err(ApiError::unauthorized(
+                    "invalid_admin_token",
+                    "Missing or wrong CSRF token: send the vouch_csrf cookie's value in the X-CSRF-Token header.",
+                ));
+            }
             Ok(Self)
         } else {
             Err(ApiError::unauthorized(
@@ -248,4 +264,37 @@ impl FromRequestParts<AppState> for AdminAuth {
             ))
         }
     }
+}
+
+fn csrf_mac(admin_token: &str, nonce: &str) -> String {
+    let mac = vouch_core::proof::hmac_sha256(
+        admin_token.as_bytes(),
+        format!("vouch-csrf:{nonce}").as_bytes(),
+    );
+    Base64UrlUnpadded::encode_string(&mac)
+}
+
+/// A fresh CSRF token bound to `admin_token` (`nonce.mac`), so a cookie planted by
+/// another site or subdomain cannot pass the double-submit check.
+pub fn csrf_token(admin_token: &str) -> String {
+    let nonce = vouch_core::keys::random_base62(22);
+    let mac = csrf_mac(admin_token, &nonce);
+    format!("{nonce}.{mac}")
+}
+
+/// Whether the request's CSRF header equals its CSRF cookie and was minted for `admin_token`.
+pub fn csrf_valid(admin_token: &str, headers: &HeaderMap) -> bool {
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    let (Some(sent), Some(stored)) = (sent, cookie(headers, CSRF_COOKIE)) else {
+        return false;
+    };
+    bool::from(sent.as_bytes().ct_eq(stored.as_bytes())) && csrf_minted_for(admin_token, stored)
+}
+
+/// Whether `value` is a CSRF token [`csrf_token`] made for `admin_token`.
+pub fn csrf_minted_for(admin_token: &str, value: &str) -> bool {
+    let Some((nonce, mac)) = value.split_once('.') else {
+        return false;
+    };
+    bool::from(mac.as_bytes().ct_eq(csrf_mac(admin_token, nonce).as_bytes()))
 }

@@ -19,6 +19,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod ui;
+pub mod webhooks;
 pub mod widget;
 
 use std::future::Future;
@@ -132,6 +133,8 @@ pub async fn run_with_listener(
     let (state, banner) = bootstrap::start(config).await?;
     println!("{banner}");
     let store = state.store.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(webhooks::Dispatcher::new(state.clone())?.run(stop_rx));
     let router = app(state);
     tracing::info!(addr = %local, "vouch listening");
     axum::serve(
@@ -140,7 +143,9 @@ pub async fn run_with_listener(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
-    tracing::info!("shutting down: flushing the store");
+    tracing::info!("shutting down: finishing webhook attempts and flushing the store");
+    let _ = stop_tx.send(true);
+    let _ = dispatcher.await;
     store.close().await;
     Ok(())
 }

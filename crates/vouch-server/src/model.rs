@@ -409,3 +409,71 @@ mod tests {
         );
     }
 }
+
+/// Event types a webhook endpoint can subscribe to.
+pub const EVENT_TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "identity.rejected",
+    "secret.created",
+    "secret.revoked",
+    "secret.exposed",
+];
+
+/// A webhook endpoint; its signing secrets are sealed.
+#[derive(Clone, Debug)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub env_id: String,
+    pub url: String,
+    pub event_types: Option<Vec<String>>,
+    pub secrets: Vec<u8>,
+    pub disabled_at: Option<Ts>,
+    pub disabled_reason: Option<String>,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+/// A delivery claimed for one attempt.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub delivery_id: String,
+    pub message_id: String,
+    pub endpoint_id: String,
+    pub env_id: String,
+    pub url: String,
+    pub secrets: Vec<u8>,
+    pub payload: String,
+    /// Seconds since the epoch when the event happened.
+    pub message_created_at: Ts,
+    /// 1 for the first try.
+    pub attempt: i64,
+    /// When the next try is due if this one fails (ms); None when this is the last.
+    pub next_attempt_at: Option<i64>,
+}
+
+/// What one attempt came to.
+#[derive(Clone, Debug)]
+pub struct AttemptOutcome {
+    pub delivery: ClaimedDelivery,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub response: Option<String>,
+    pub error: Option<String>,
+    pub success: bool,
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub seq: i64,
+    pub delivery_id: String,
+    pub message_id: String,
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub response: Option<String>,
+    pub error: Option<String>,
+    pub next_retry_at: Option<i64>,
+    pub created_at: i64,
+}

@@ -153,6 +153,17 @@ pub struct ServeArgs {
     /// Format of log lines.
     #[arg(long, env = "VOUCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Delays between webhook delivery attempts, in milliseconds, comma-separated
+    /// (default 5000,30000,120000,… over about two days). For tests and staging.
+    #[arg(
+        long,
+        env = "VOUCH_WEBHOOK_RETRY_SCHEDULE",
+        value_name = "MS,MS,…",
+        value_delimiter = ',',
+        hide = true
+    )]
+    pub webhook_retry_schedule: Option<Vec<i64>>,
 }
 
 /// `vouch sign`.

@@ -17,6 +17,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_token: args.admin_token,
         allow_private_webhooks: args.allow_private_webhooks,
         log_format,
+        webhook_retry_schedule_ms: args.webhook_retry_schedule,
     };
     config.validate()?;
     vouch_server::init_logging(log_format);

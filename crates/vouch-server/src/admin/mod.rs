@@ -4,6 +4,7 @@ mod diagnose;
 mod environments;
 mod secrets;
 mod users;
+mod webhooks;
 
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +34,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_stats))
         .routes(routes!(diagnose::diagnose))
         .routes(routes!(secrets::rotate_signing_key))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::enable_webhook))
+        .routes(routes!(webhooks::replay_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
 }
 
 /// Pagination query of every list.

@@ -145,6 +145,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> StoreResult<Page<AuditRecord>>;
     async fn coverage(&self, env_id: &str, since: Ts) -> StoreResult<Coverage>;
+
+    /// Woken after a commit that queued webhook deliveries.
+    fn outbox_notify(&self) -> Arc<tokio::sync::Notify>;
+    async fn create_webhook(&self, endpoint: WebhookEndpoint) -> StoreResult<()>;
+    async fn list_webhooks(&self, env_id: &str) -> StoreResult<Vec<WebhookEndpoint>>;
+    async fn get_webhook(&self, env_id: &str, id: &str) -> StoreResult<Option<WebhookEndpoint>>;
+    async fn delete_webhook(&self, env_id: &str, id: &str) -> StoreResult<()>;
+    async fn update_webhook_secrets(&self, env_id: &str, id: &str, secrets: Vec<u8>, now: Ts)
+    -> StoreResult<()>;
+    /// Re-enables a disabled endpoint (held deliveries stay held until a replay).
+    async fn enable_webhook(&self, env_id: &str, id: &str, audit: NewAudit) -> StoreResult<()>;
+    /// Queues again every undelivered delivery of the endpoint; returns how many.
+    async fn replay_webhook(&self, env_id: &str, id: &str, now_ms: i64) -> StoreResult<u64>;
+    /// Claims due deliveries: each claim counts as an attempt and already
+    /// moves the delivery to its next retry time (`schedule_ms[attempt-1]`).
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        schedule_ms: Vec<i64>,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Logs an attempt; a success completes the delivery, a failure of the last
+    /// attempt kills it and disables the endpoint (audited).
+    async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<()>;
+    async fn list_attempts(
+        &self,
+        env_id: &str,
+        endpoint_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Page<AttemptRecord>>;
 }
 
 /// Opens the store named by `database_url`, or SQLite in `data_dir`.

@@ -14,12 +14,17 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Row};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use vouch_core::VerifiedBy;
 
 use super::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_webhooks.sql"),
+];
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
@@ -28,6 +33,7 @@ pub struct SqliteStore {
     readers: SqlitePool,
     jobs: mpsc::Sender<Job>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    outbox: Arc<Notify>,
 }
 
 #[derive(Debug)]
@@ -52,6 +58,13 @@ enum Op {
     Track(Box<EventRecord>),
     Rejection(String, NewAudit),
     Audit(NewAudit),
+    CreateWebhook(Box<WebhookEndpoint>),
+    DeleteWebhook(String, String),
+    UpdateWebhookSecrets(String, String, Vec<u8>, Ts),
+    EnableWebhook(String, String, NewAudit),
+    ReplayWebhook(String, String, i64),
+    Claim(i64, u32, Vec<i64>),
+    RecordAttempt(Box<AttemptOutcome>),
     Close,
 }
 
@@ -61,6 +74,8 @@ enum Reply {
     Secret(SecretRecord),
     Identify(Result<IdentifyOutcome, IdentifyRejection>),
     Group(Result<CompanyRecord, IdentifyRejection>),
+    Claimed(Vec<ClaimedDelivery>),
+    Count(u64),
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -111,11 +126,13 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = tokio::spawn(writer_loop(writer, rx));
+        let outbox = Arc::new(Notify::new());
+        let handle = tokio::spawn(writer_loop(writer, rx, outbox.clone()));
         Ok(Self {
             readers,
             jobs: tx,
             writer: Mutex::new(Some(handle)),
+            outbox,
         })
     }
 
@@ -155,7 +172,7 @@ async fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, outbox: Arc<Notify>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut closing: Option<oneshot::Sender<StoreResult<Reply>>> = None;
     while let Some(job) = rx.recv().await {
@@ -173,7 +190,9 @@ async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
             }
         }
         if !batch.is_empty() {
-            run_batch(&mut conn, &mut batch).await;
+            if run_batch(&mut conn, &mut batch).await {
+                outbox.notify_one();
+            }
         }
     }
     let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -193,20 +212,23 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()>
         .map_err(db_err)
 }
 
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
+/// Runs one batch in one transaction; true when it queued webhook deliveries.
+async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> bool {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
         for job in batch.drain(..) {
             let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
         }
-        return;
+        return false;
     }
+    let mut enqueued = false;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch.iter() {
         if let Err(e) = exec(conn, "SAVEPOINT op").await {
             results.push(Err(e));
             continue;
         }
-        let r = apply(conn, &job.op).await;
+        let mut queued = false;
+        let r = apply(conn, &job.op, &mut queued).await;
         let undo =
             if r.is_err() || matches!(r, Ok(Reply::Identify(Err(_))) | Ok(Reply::Group(Err(_)))) {
                 exec(conn, "ROLLBACK TO op").await
@@ -214,6 +236,9 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
                 Ok(())
             };
         let release = exec(conn, "RELEASE op").await;
+        if r.is_ok() {
+            enqueued |= queued;
+        }
         results.push(match (r, undo, release) {
             (Ok(v), Ok(()), Ok(())) => Ok(v),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
@@ -224,6 +249,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
             for (job, r) in batch.drain(..).zip(results) {
                 let _ = job.reply.send(r);
             }
+            enqueued
         }
         Err(e) => {
             tracing::error!(error = %e, "commit failed; the batch is answered with errors");
@@ -231,6 +257,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
             }
+            false
         }
     }
 }
@@ -328,7 +355,7 @@ async fn bump_stat(
     Ok(())
 }
 
-async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
+async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> StoreResult<Reply> {
     match op {
         Op::PutMeta(k, v) => {
             sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -380,6 +407,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
             insert_env(conn, env).await?;
             insert_secret(conn, secret).await?;
             insert_audit(conn, audit).await?;
+            *queued |= enqueue_secret(conn, "secret.created", secret, audit.at).await?;
         }
         Op::UpdateEnv(id, settings, now) => {
             let r =
@@ -444,6 +472,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
             }
             insert_secret(conn, secret).await?;
             insert_audit(conn, audit).await?;
+            *queued |= enqueue_secret(conn, "secret.created", secret, audit.at).await?;
         }
         Op::RevokeSecret(env_id, key_id, at, audit) => {
             sqlx::query("UPDATE secrets SET revoked_at = ? WHERE env_id = ? AND id = ? AND revoked_at IS NULL")
@@ -461,7 +490,10 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
                 .map_err(db_err)?
                 .ok_or(StoreError::NotFound("secret"))?;
             insert_audit(conn, audit).await?;
-            return Ok(Reply::Secret(secret_from_row(&row)?));
+            let record = secret_from_row(&row)?;
+            let kind = if audit.kind == "secret.exposed" { "secret.exposed" } else { "secret.revoked" };
+            *queued |= enqueue_secret(conn, kind, &record, *at).await?;
+            return Ok(Reply::Secret(record));
         }
         Op::RotateSigningKey(key, audit) => {
             sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
@@ -472,7 +504,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
             insert_signing_key(conn, key).await?;
             insert_audit(conn, audit).await?;
         }
-        Op::Identify(cmd) => return apply_identify_op(conn, cmd).await,
+        Op::Identify(cmd) => return apply_identify_op(conn, cmd, queued).await,
         Op::Group(cmd) => return apply_group_op(conn, cmd).await,
         Op::Track(ev) => {
             sqlx::query(
@@ -492,8 +524,104 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
         Op::Rejection(env_id, audit) => {
             bump_stat(conn, env_id, audit.at, Outcome::Rejected).await?;
             insert_audit(conn, audit).await?;
+            let mut data = serde_json::json!({
+                "environment_id": env_id,
+                "user_id": audit.user_id,
+            });
+            if let (Value::Object(d), Value::Object(extra)) = (&mut data, &audit.detail) {
+                d.extend(extra.clone());
+            }
+            *queued |= enqueue(conn, env_id, "identity.rejected", data, audit.at).await?;
         }
         Op::Audit(audit) => insert_audit(conn, audit).await?,
+        Op::CreateWebhook(w) => {
+            sqlx::query(
+                "INSERT INTO webhook_endpoints (id, env_id, url, event_types, secrets, disabled_at, disabled_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+            )
+            .bind(&w.id)
+            .bind(&w.env_id)
+            .bind(&w.url)
+            .bind(w.event_types.as_ref().map(to_json).transpose()?)
+            .bind(&w.secrets)
+            .bind(w.created_at)
+            .bind(w.updated_at)
+            .execute(conn)
+            .await
+            .map_err(db_err)?;
+        }
+        Op::DeleteWebhook(env_id, id) => {
+            sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE env_id = ? AND id = ?)")
+                .bind(env_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("DELETE FROM webhook_attempts WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE env_id = ? AND id = ?)")
+                .bind(env_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let r = sqlx::query("DELETE FROM webhook_endpoints WHERE env_id = ? AND id = ?")
+                .bind(env_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound("webhook endpoint"));
+            }
+        }
+        Op::UpdateWebhookSecrets(env_id, id, secrets, now) => {
+            let r = sqlx::query("UPDATE webhook_endpoints SET secrets = ?, updated_at = ? WHERE env_id = ? AND id = ?")
+                .bind(secrets)
+                .bind(now)
+                .bind(env_id)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound("webhook endpoint"));
+            }
+        }
+        Op::EnableWebhook(env_id, id, audit) => {
+            let r = sqlx::query("UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, updated_at = ? WHERE env_id = ? AND id = ?")
+                .bind(audit.at)
+                .bind(env_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound("webhook endpoint"));
+            }
+            insert_audit(conn, audit).await?;
+        }
+        Op::ReplayWebhook(env_id, id, now_ms) => {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? AND id = ?")
+                .bind(env_id)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound("webhook endpoint"));
+            }
+            let r = sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE endpoint_id = ? AND status IN ('dead', 'held')",
+            )
+            .bind(now_ms)
+            .bind(now_ms / 1000)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map_err(db_err)?;
+            *queued |= r.rows_affected() > 0;
+            return Ok(Reply::Count(r.rows_affected()));
+        }
+        Op::Claim(now_ms, limit, schedule) => return claim(conn, *now_ms, *limit, schedule).await,
+        Op::RecordAttempt(o) => record_attempt(conn, o).await?,
         Op::Close => {}
     }
     Ok(Reply::Unit)
@@ -502,6 +630,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> StoreResult<Reply> {
 async fn apply_identify_op(
     conn: &mut SqliteConnection,
     cmd: &IdentifyCommand,
+    queued: &mut bool,
 ) -> StoreResult<Reply> {
     if let Some((jti, _)) = &cmd.jti {
         let used: Option<i64> = sqlx::query_scalar(
@@ -584,6 +713,13 @@ async fn apply_identify_op(
         Outcome::Unverified
     };
     bump_stat(conn, &cmd.env_id, cmd.now, stat).await?;
+    if outcome.created || outcome.changed {
+        let kind = if outcome.created { "user.created" } else { "user.updated" };
+        let companies = companies_of(conn, &cmd.env_id, &cmd.user_id).await?;
+        let data = serde_json::to_value(crate::api::UserOut::new(u, &companies))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        *queued |= enqueue(conn, &cmd.env_id, kind, data, cmd.now).await?;
+    }
     Ok(Reply::Identify(Ok(outcome)))
 }
 
@@ -1081,4 +1217,310 @@ impl Store for SqliteStore {
             rejected: get(&row, "r")?,
         })
     }
+
+    fn outbox_notify(&self) -> Arc<Notify> {
+        self.outbox.clone()
+    }
+
+    async fn create_webhook(&self, endpoint: WebhookEndpoint) -> StoreResult<()> {
+        self.submit_unit(Op::CreateWebhook(Box::new(endpoint))).await
+    }
+
+    async fn list_webhooks(&self, env_id: &str) -> StoreResult<Vec<WebhookEndpoint>> {
+        sqlx::query("SELECT * FROM webhook_endpoints WHERE env_id = ? ORDER BY created_at, id")
+            .bind(env_id)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(webhook_from_row)
+            .collect()
+    }
+
+    async fn get_webhook(&self, env_id: &str, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
+        sqlx::query("SELECT * FROM webhook_endpoints WHERE env_id = ? AND id = ?")
+            .bind(env_id)
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(webhook_from_row)
+            .transpose()
+    }
+
+    async fn delete_webhook(&self, env_id: &str, id: &str) -> StoreResult<()> {
+        self.submit_unit(Op::DeleteWebhook(env_id.into(), id.into())).await
+    }
+
+    async fn update_webhook_secrets(&self, env_id: &str, id: &str, secrets: Vec<u8>, now: Ts) -> StoreResult<()> {
+        self.submit_unit(Op::UpdateWebhookSecrets(env_id.into(), id.into(), secrets, now)).await
+    }
+
+    async fn enable_webhook(&self, env_id: &str, id: &str, audit: NewAudit) -> StoreResult<()> {
+        self.submit_unit(Op::EnableWebhook(env_id.into(), id.into(), audit)).await
+    }
+
+    async fn replay_webhook(&self, env_id: &str, id: &str, now_ms: i64) -> StoreResult<u64> {
+        match self.submit(Op::ReplayWebhook(env_id.into(), id.into(), now_ms)).await? {
+            Reply::Count(n) => Ok(n),
+            _ => Err(StoreError::Internal("unexpected reply".into())),
+        }
+    }
+
+    async fn claim_deliveries(&self, now_ms: i64, limit: u32, schedule_ms: Vec<i64>) -> StoreResult<Vec<ClaimedDelivery>> {
+        match self.submit(Op::Claim(now_ms, limit, schedule_ms)).await? {
+            Reply::Claimed(v) => Ok(v),
+            _ => Err(StoreError::Internal("unexpected reply".into())),
+        }
+    }
+
+    async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<()> {
+        self.submit_unit(Op::RecordAttempt(Box::new(outcome))).await
+    }
+
+    async fn list_attempts(&self, env_id: &str, endpoint_id: &str, before: Option<i64>, limit: u32) -> StoreResult<Page<AttemptRecord>> {
+        let limit = page_limit(limit);
+        let rows = sqlx::query(
+            "SELECT a.* FROM webhook_attempts a JOIN webhook_endpoints e ON e.id = a.endpoint_id
+             WHERE e.env_id = ? AND a.endpoint_id = ? AND (? IS NULL OR a.seq < ?) ORDER BY a.seq DESC LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(endpoint_id)
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(db_err)?;
+        let mut data = rows.iter().map(attempt_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = if data.len() > limit as usize {
+            data.truncate(limit as usize);
+            data.last().map(|a| a.seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+}
+
+async fn companies_of(conn: &mut SqliteConnection, env_id: &str, user_id: &str) -> StoreResult<Vec<CompanyRecord>> {
+    sqlx::query(
+        "SELECT c.* FROM companies c JOIN memberships m ON m.env_id = c.env_id AND m.company_id = c.id
+         WHERE m.env_id = ? AND m.user_id = ? ORDER BY c.id",
+    )
+    .bind(env_id)
+    .bind(user_id)
+    .fetch_all(conn)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(company_from_row)
+    .collect()
+}
+
+/// Writes a webhook message and one delivery per subscribed endpoint, in the
+/// caller's transaction. Endpoints that are disabled get a held delivery, which
+/// a replay sends. Returns whether anything is due now.
+async fn enqueue(conn: &mut SqliteConnection, env_id: &str, kind: &str, data: Value, at: Ts) -> StoreResult<bool> {
+    let message_id = vouch_core::keys::generate_id("msg");
+    let now_ms = at.saturating_mul(1000);
+    let r = sqlx::query(
+        "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at)
+         SELECT ? || ':' || e.id, ?, e.id, CASE WHEN e.disabled_at IS NULL THEN 'pending' ELSE 'held' END, 0, ?, ?, ?
+         FROM webhook_endpoints e
+         WHERE e.env_id = ? AND (e.event_types IS NULL OR EXISTS (SELECT 1 FROM json_each(e.event_types) WHERE value = ?))",
+    )
+    .bind(&message_id)
+    .bind(&message_id)
+    .bind(now_ms)
+    .bind(at)
+    .bind(at)
+    .bind(env_id)
+    .bind(kind)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let payload = serde_json::json!({
+        "type": kind,
+        "timestamp": crate::api::rfc3339(at),
+        "data": data,
+    });
+    sqlx::query("INSERT INTO webhook_messages (id, env_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&message_id)
+        .bind(env_id)
+        .bind(kind)
+        .bind(to_json(&payload)?)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(true)
+}
+
+async fn enqueue_secret(conn: &mut SqliteConnection, kind: &str, s: &SecretRecord, at: Ts) -> StoreResult<bool> {
+    let mut data = serde_json::to_value(crate::api::SecretOut::new(s, at, None))
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    if let Value::Object(m) = &mut data {
+        m.insert("environment_id".into(), Value::String(s.env_id.clone()));
+    }
+    enqueue(conn, &s.env_id, kind, data, at).await
+}
+
+async fn claim(conn: &mut SqliteConnection, now_ms: i64, limit: u32, schedule: &[i64]) -> StoreResult<Reply> {
+    let rows = sqlx::query(
+        "SELECT d.id AS delivery_id, d.message_id, d.endpoint_id, d.attempts, e.env_id, e.url, e.secrets, m.payload, m.created_at AS message_created_at
+         FROM webhook_deliveries d
+         JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         JOIN webhook_messages m ON m.id = d.message_id
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND e.disabled_at IS NULL
+         ORDER BY d.next_attempt_at LIMIT ?",
+    )
+    .bind(now_ms)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let attempts: i64 = get(row, "attempts")?;
+        let attempt = attempts + 1;
+        let next = usize::try_from(attempts)
+            .ok()
+            .and_then(|i| schedule.get(i))
+            .map(|d| now_ms + d);
+        let delivery_id: String = get(row, "delivery_id")?;
+        // A far-future time when no retry is left: a crash mid-attempt then
+        // leaves the delivery for the record step that never came; it is
+        // marked dead by the next claim pass below.
+        let next_at = next.unwrap_or(i64::MAX / 2);
+        sqlx::query("UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?")
+            .bind(attempt)
+            .bind(next_at)
+            .bind(now_ms / 1000)
+            .bind(&delivery_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        out.push(ClaimedDelivery {
+            delivery_id,
+            message_id: get(row, "message_id")?,
+            endpoint_id: get(row, "endpoint_id")?,
+            env_id: get(row, "env_id")?,
+            url: get(row, "url")?,
+            secrets: get(row, "secrets")?,
+            payload: get(row, "payload")?,
+            message_created_at: get(row, "message_created_at")?,
+            attempt,
+            next_attempt_at: next,
+        });
+    }
+    Ok(Reply::Claimed(out))
+}
+
+async fn record_attempt(conn: &mut SqliteConnection, o: &AttemptOutcome) -> StoreResult<()> {
+    let d = &o.delivery;
+    let next_retry = if o.success { None } else { d.next_attempt_at };
+    sqlx::query(
+        "INSERT INTO webhook_attempts (delivery_id, endpoint_id, message_id, attempt, status_code, latency_ms, response, error, next_retry_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&d.delivery_id)
+    .bind(&d.endpoint_id)
+    .bind(&d.message_id)
+    .bind(d.attempt)
+    .bind(o.status_code)
+    .bind(o.latency_ms)
+    .bind(&o.response)
+    .bind(&o.error)
+    .bind(next_retry)
+    .bind(o.at_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let status = if o.success {
+        "delivered"
+    } else if d.next_attempt_at.is_none() {
+        "dead"
+    } else {
+        "pending"
+    };
+    sqlx::query("UPDATE webhook_deliveries SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(status)
+        .bind(o.at_ms / 1000)
+        .bind(&d.delivery_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    if status == "dead" {
+        let at = o.at_ms / 1000;
+        let reason = format!(
+            "Disabled after {} failed attempts to deliver {}; re-enable it and replay once the receiver works.",
+            d.attempt, d.message_id
+        );
+        let r = sqlx::query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND disabled_at IS NULL")
+            .bind(at)
+            .bind(&reason)
+            .bind(at)
+            .bind(&d.endpoint_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        // Everything else still queued for it waits for a replay.
+        sqlx::query("UPDATE webhook_deliveries SET status = 'held' WHERE endpoint_id = ? AND status = 'pending'")
+            .bind(&d.endpoint_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() > 0 {
+            insert_audit(
+                conn,
+                &NewAudit {
+                    env_id: Some(d.env_id.clone()),
+                    kind: "webhook.disabled",
+                    user_id: None,
+                    key_id: None,
+                    detail: serde_json::json!({"endpoint_id": d.endpoint_id, "message": reason}),
+                    at,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn webhook_from_row(row: &SqliteRow) -> StoreResult<WebhookEndpoint> {
+    let types: Option<String> = get(row, "event_types")?;
+    Ok(WebhookEndpoint {
+        id: get(row, "id")?,
+        env_id: get(row, "env_id")?,
+        url: get(row, "url")?,
+        event_types: types
+            .map(|t| serde_json::from_str(&t).map_err(json_err))
+            .transpose()?,
+        secrets: get(row, "secrets")?,
+        disabled_at: get(row, "disabled_at")?,
+        disabled_reason: get(row, "disabled_reason")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn attempt_from_row(row: &SqliteRow) -> StoreResult<AttemptRecord> {
+    Ok(AttemptRecord {
+        seq: get(row, "seq")?,
+        delivery_id: get(row, "delivery_id")?,
+        message_id: get(row, "message_id")?,
+        attempt: get(row, "attempt")?,
+        status_code: get(row, "status_code")?,
+        latency_ms: get(row, "latency_ms")?,
+        response: get(row, "response")?,
+        error: get(row, "error")?,
+        next_retry_at: get(row, "next_retry_at")?,
+        created_at: get(row, "created_at")?,
+    })
 }

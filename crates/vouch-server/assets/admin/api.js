@@ -1,0 +1,81 @@
+// The admin API client: the session cookie authenticates, and every write
+// echoes the CSRF cookie in the X-CSRF-Token header.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function csrfToken() {
+  for (const part of document.cookie.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === "vouch_csrf") return v.join("=");
+  }
+  return "";
+}
+
+export async function api(method, path, body) {
+  const headers = { accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") headers["x-csrf-token"] = csrfToken();
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, "network_error", `Vouch could not be reached (${e.message}).`);
+  }
+  if (resp.status === 204) return null;
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch {
+    /* a non-JSON answer is reported below */
+  }
+  if (!resp.ok) {
+    const err = data?.error || { code: `http_${resp.status}`, message: resp.statusText };
+    // The sign-in expired or was revoked: back to the sign-in page.
+    if (resp.status === 401 && err.code === "invalid_admin_token" && !/CSRF/i.test(err.message)) {
+      location.assign("/admin/login");
+    }
+    throw new ApiError(resp.status, err.code, err.message);
+  }
+  return data;
+}
+
+const enc = encodeURIComponent;
+
+export const envPath = (env) => `/admin/v1/environments/${enc(env)}`;
+
+export const Api = {
+  environments: () => api("GET", "/admin/v1/environments"),
+  createEnvironment: (body) => api("POST", "/admin/v1/environments", body),
+  environment: (env) => api("GET", envPath(env)),
+  updateEnvironment: (env, patch) => api("PATCH", envPath(env), patch),
+  secrets: (env) => api("GET", `${envPath(env)}/secrets`),
+  secretHints: (env) => api("GET", `/admin/ui/environments/${enc(env)}/secret-hints`),
+  revealSecret: (env, id) => api("GET", `${envPath(env)}/secrets/${enc(id)}?reveal=true`),
+  createSecret: (env, body) => api("POST", `${envPath(env)}/secrets`, body),
+  revokeSecret: (env, id) => api("DELETE", `${envPath(env)}/secrets/${enc(id)}`),
+  stats: (env) => api("GET", `${envPath(env)}/stats`),
+  users: (env, { verified, cursor, limit } = {}) => {
+    const q = new URLSearchParams();
+    if (verified !== undefined && verified !== "") q.set("verified", verified);
+    if (cursor) q.set("cursor", cursor);
+    if (limit) q.set("limit", limit);
+    const s = q.toString();
+    return api("GET", `${envPath(env)}/users${s ? `?${s}` : ""}`);
+  },
+  user: (env, id) => api("GET", `${envPath(env)}/users/${enc(id)}`),
+  events: (env, userId, limit = 20) => api("GET", `${envPath(env)}/events?user_id=${enc(userId)}&limit=${limit}`),
+  audit: (env, cursor) => api("GET", `${envPath(env)}/audit${cursor ? `?cursor=${enc(cursor)}` : ""}`),
+  diagnose: (env, body) => api("POST", `${envPath(env)}/diagnose`, body),
+  logout: () => api("POST", "/admin/logout"),
+};
