@@ -274,9 +274,7 @@ class VouchClient {
           this.#session = null;
         }
       }
-      const fresh = await this.#ensureSession();
-      if (fresh === token) throw err;
-      return this.#request(method, path, fresh, body);
+      return this.#request(method, path, await this.#ensureSession(), body);
     }
   }
 

@@ -296,5 +296,8 @@ pub fn csrf_minted_for(admin_token: &str, value: &str) -> bool {
     let Some((nonce, mac)) = value.split_once('.') else {
         return false;
     };
-    bool::from(mac.as_bytes().ct_eq(csrf_mac(admin_token, nonce).as_bytes()))
+    bool::from(
+        mac.as_bytes()
+            .ct_eq(csrf_mac(admin_token, nonce).as_bytes()),
+    )
 }

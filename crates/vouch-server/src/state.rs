@@ -9,7 +9,6 @@ use vouch_core::{KeyEntry, KeyRing, Secret};
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::model::{Environment, SecretRecord, Ts};
-use crate::ratelimit::RateLimiter;
 use crate::session::SessionKeys;
 use crate::store::Store;
 
@@ -42,7 +41,6 @@ pub struct Inner {
     pub issuer: String,
     snapshot: RwLock<Arc<Snapshot>>,
     sessions: RwLock<Arc<SessionKeys>>,
-    pub limiter: RateLimiter,
     reload_lock: Mutex<()>,
 }
 
@@ -79,7 +77,6 @@ impl AppState {
             issuer,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             sessions: RwLock::new(Arc::new(sessions)),
-            limiter: RateLimiter::default(),
             reload_lock: Mutex::new(()),
         }));
         state.reload().await?;

@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use vouch_core::{IdentityClaims, SignatureEncoding};
 
 fn session(v: &Value) -> String {
-    v["session_token"].as_str().expect("session_token").to_string()
+    v["session_token"]
+        .as_str()
+        .expect("session_token")
+        .to_string()
 }
 
 fn attributes_signature(secret_value: &str, canonical: &str) -> String {
@@ -24,10 +27,16 @@ async fn session_is_bound_to_the_user_it_was_opened_for() {
     let s = Server::start().await;
     let env = s.env().await;
     let a = s
-        .identify_ok(&env.pk, &json!({"user_id": "alice", "signature": env.sign("alice")}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "alice", "signature": env.sign("alice")}),
+        )
         .await;
     let b = s
-        .identify_ok(&env.pk, &json!({"user_id": "bob", "signature": env.sign("bob")}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "bob", "signature": env.sign("bob")}),
+        )
         .await;
     let (ta, tb) = (session(&a), session(&b));
     assert_ne!(ta, tb, "identifying someone else opens a new session");
@@ -36,18 +45,30 @@ async fn session_is_bound_to_the_user_it_was_opened_for() {
     let me_a = s.me(&ta).await.expect_status(200);
     assert_eq!(me_a["user"]["id"], json!("alice"));
     assert_eq!(me_a["user"]["verified"], json!(true));
-    assert_eq!(s.me(&tb).await.expect_status(200)["user"]["id"], json!("bob"));
+    assert_eq!(
+        s.me(&tb).await.expect_status(200)["user"]["id"],
+        json!("bob")
+    );
     // A body naming another user changes nothing: track and group act for the session's user.
-    s.track(&ta, &json!({"event": "clicked", "properties": {"user_id": "bob"}}))
-        .await
-        .expect_status(202);
+    s.track(
+        &ta,
+        &json!({"event": "clicked", "properties": {"user_id": "bob"}}),
+    )
+    .await
+    .expect_status(202);
     let ev = s
-        .admin_get(&format!("/admin/v1/environments/{}/events?user_id=alice", env.id))
+        .admin_get(&format!(
+            "/admin/v1/environments/{}/events?user_id=alice",
+            env.id
+        ))
         .await;
     assert_eq!(ev["data"].as_array().unwrap().len(), 1);
     assert_eq!(ev["data"][0]["user_id"], json!("alice"));
     let ev_b = s
-        .admin_get(&format!("/admin/v1/environments/{}/events?user_id=bob", env.id))
+        .admin_get(&format!(
+            "/admin/v1/environments/{}/events?user_id=bob",
+            env.id
+        ))
         .await;
     assert!(ev_b["data"].as_array().unwrap().is_empty());
     // After bob's identify, alice's session still reads alice.
@@ -67,8 +88,11 @@ async fn once_verified_user_needs_proof_forever() {
     let s = Server::start().await;
     let env = s.env().await;
     assert_eq!(env.created["enforcement"], json!("off"));
-    s.identify_ok(&env.pk, &json!({"user_id": "42", "signature": env.sign("42")}))
-        .await;
+    s.identify_ok(
+        &env.pk,
+        &json!({"user_id": "42", "signature": env.sign("42")}),
+    )
+    .await;
     // Enforcement is off, yet an unproven identify can neither read nor change user 42.
     let r = s
         .identify(
@@ -118,10 +142,16 @@ async fn unverified_session_cannot_read_a_user_verified_later() {
     let env = s.env().await;
     // An attacker opens an unproven session for user 7 before the real user shows up.
     let early = s
-        .identify_ok(&env.pk, &json!({"user_id": "7", "attributes": {"name": "Eve"}}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "7", "attributes": {"name": "Eve"}}),
+        )
         .await;
     let t_early = session(&early);
-    assert_eq!(s.me(&t_early).await.expect_status(200)["user"]["id"], json!("7"));
+    assert_eq!(
+        s.me(&t_early).await.expect_status(200)["user"]["id"],
+        json!("7")
+    );
     // The real user 7 is then verified, with private attributes.
     let asig = attributes_signature(&env.secret, r#"{"email":"seven@corp.test"}"#);
     s.identify_ok(
@@ -144,7 +174,11 @@ async fn unverified_session_cannot_read_a_user_verified_later() {
         .admin_get(&format!("/admin/v1/environments/{}/events", env.id))
         .await;
     assert!(
-        ev["data"].as_array().unwrap().iter().all(|e| e["event"] != "spoofed"),
+        ev["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["event"] != "spoofed"),
         "no event was recorded for the unverified session"
     );
 }
@@ -165,7 +199,11 @@ async fn verified_attributes_are_locked_and_ignored_keys_listed() {
         first["user"]["verified_attributes"],
         json!({"plan": "pro", "name": "Ann"})
     );
-    assert!(first.get("ignored_attributes").is_none_or(|v| v == &json!([])));
+    assert!(
+        first
+            .get("ignored_attributes")
+            .is_none_or(|v| v == &json!([]))
+    );
     // A later proven identify with unproven attributes: the call succeeds, locked keys stay.
     let second = s
         .identify_ok(
@@ -181,15 +219,13 @@ async fn verified_attributes_are_locked_and_ignored_keys_listed() {
     assert!(second["user"]["verified_attributes"].get("city").is_none());
     let stored = s.admin_user(&env.id, "ann").await.expect_status(200);
     assert_eq!(stored["attributes"]["plan"], json!("pro"));
-    assert_eq!(stored["verified_attributes"], json!({"plan": "pro", "name": "Ann"}));
+    assert_eq!(
+        stored["verified_attributes"],
+        json!({"plan": "pro", "name": "Ann"})
+    );
     // A token's attributes claim locks attributes the same way.
     let mut claims = IdentityClaims::new("tom");
-    claims.attributes = Some(
-        json!({"role": "admin"})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    );
+    claims.attributes = Some(json!({"role": "admin"}).as_object().cloned().unwrap());
     let t = token(&env.secret, None, &claims);
     let out = s
         .identify_ok(&env.pk, &json!({"user_id": "tom", "token": t}))
@@ -212,7 +248,10 @@ async fn verified_attributes_are_locked_and_ignored_keys_listed() {
                     "attributes": {"plan": "enterprise"}, "attributes_signature": asig2}),
         )
         .await;
-    assert_eq!(third["user"]["verified_attributes"]["plan"], json!("enterprise"));
+    assert_eq!(
+        third["user"]["verified_attributes"]["plan"],
+        json!("enterprise")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +269,10 @@ async fn unverified_users_signed_attributes_are_locked_too() {
     assert_eq!(out["user"]["verified"], json!(false));
     assert_eq!(out["user"]["verified_attributes"], json!({"tier": "gold"}));
     let later = s
-        .identify_ok(&env.pk, &json!({"user_id": "v1", "attributes": {"tier": "platinum"}}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "v1", "attributes": {"tier": "platinum"}}),
+        )
         .await;
     assert_eq!(later["ignored_attributes"], json!(["tier"]));
     assert_eq!(later["user"]["attributes"]["tier"], json!("gold"));
@@ -290,7 +332,11 @@ async fn token_with_jti_is_accepted_once() {
     s.identify_ok(&other.pk, &json!({"user_id": "j1", "token": t_other}))
         .await;
     // A token without jti can be reused until it expires.
-    let plain = token(&env.secret, None, &IdentityClaims::new("j1").with_expiry(now() + 300));
+    let plain = token(
+        &env.secret,
+        None,
+        &IdentityClaims::new("j1").with_expiry(now() + 300),
+    );
     s.identify_ok(&env.pk, &json!({"user_id": "j1", "token": plain}))
         .await;
     s.identify_ok(&env.pk, &json!({"user_id": "j1", "token": plain}))
@@ -303,7 +349,10 @@ async fn verified_state_says_how_with_which_key_and_when() {
     let env = s.env().await;
     let before = now();
     let out = s
-        .identify_ok(&env.pk, &json!({"user_id": "h1", "signature": env.sign("h1")}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "h1", "signature": env.sign("h1")}),
+        )
         .await;
     let (_, claims) = jwt_parts(&session(&out));
     assert_eq!(claims["verified"], json!(true));

@@ -52,7 +52,9 @@ async fn enforcement_off_still_rejects_a_wrong_proof() {
         .await
         .expect_error(401, "invalid_token");
     // Nothing was stored for the rejected calls.
-    s.admin_user(&env.id, "anna").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "anna")
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,10 +79,15 @@ async fn enforce_rejects_every_unproven_identify() {
     )
     .await
     .expect_error(401, "signature_required");
-    s.admin_user(&env.id, "bob").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "bob")
+        .await
+        .expect_error(404, "not_found");
     // With a signature or a token it passes.
     let out = s
-        .identify_ok(&env.pk, &json!({"user_id": "bob", "signature": env.sign("bob")}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "bob", "signature": env.sign("bob")}),
+        )
         .await;
     assert_eq!(out["user"]["verified"], json!(true));
     assert_eq!(out["user"]["verified_by"], json!("signature"));
@@ -97,7 +104,9 @@ async fn switching_enforcement_on_takes_effect_at_once() {
     let env = s.env().await;
     let first = s.identify_ok(&env.pk, &json!({"user_id": "dave"})).await;
     let session = first["session_token"].as_str().unwrap().to_string();
-    let patched = s.patch_env(&env.id, json!({"enforcement": "enforce"})).await;
+    let patched = s
+        .patch_env(&env.id, json!({"enforcement": "enforce"}))
+        .await;
     assert_eq!(patched["enforcement"], json!("enforce"));
     assert_eq!(
         s.admin_get(&format!("/admin/v1/environments/{}", env.id))
@@ -148,9 +157,11 @@ async fn anonymous_sessions_follow_allow_anonymous() {
         .expect_error(403, "anonymous_not_allowed");
     assert!(!msg.is_empty());
     // PATCH flips it.
-    s.patch_env(&strict.id, json!({"allow_anonymous": true})).await;
+    s.patch_env(&strict.id, json!({"allow_anonymous": true}))
+        .await;
     s.anonymous(&strict.pk).await.expect_status(200);
-    s.patch_env(&env.id, json!({"allow_anonymous": false})).await;
+    s.patch_env(&env.id, json!({"allow_anonymous": false}))
+        .await;
     s.anonymous(&env.pk)
         .await
         .expect_error(403, "anonymous_not_allowed");
@@ -177,12 +188,20 @@ async fn unsigned_limit_counts_distinct_unverified_ids() {
         .await
         .expect_error(403, "unsigned_limit_reached");
     assert!(msg.contains("signature"), "{msg}");
-    s.admin_user(&env.id, "u3").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "u3")
+        .await
+        .expect_error(404, "not_found");
     // Signed identifies still pass, and do not count.
-    s.identify_ok(&env.pk, &json!({"user_id": "u3", "signature": env.sign("u3")}))
-        .await;
-    s.identify_ok(&env.pk, &json!({"user_id": "u4", "signature": env.sign("u4")}))
-        .await;
+    s.identify_ok(
+        &env.pk,
+        &json!({"user_id": "u3", "signature": env.sign("u3")}),
+    )
+    .await;
+    s.identify_ok(
+        &env.pk,
+        &json!({"user_id": "u4", "signature": env.sign("u4")}),
+    )
+    .await;
     // Already counted ids still pass unsigned.
     s.identify_ok(&env.pk, &json!({"user_id": "u1"})).await;
     s.identify(&env.pk, &json!({"user_id": "u5"}))
@@ -193,7 +212,8 @@ async fn unsigned_limit_counts_distinct_unverified_ids() {
         .await;
     assert_eq!(e["unsigned_session_count"], json!(2));
     // Raising the limit lets the next id in; null removes it.
-    s.patch_env(&env.id, json!({"unsigned_session_limit": 3})).await;
+    s.patch_env(&env.id, json!({"unsigned_session_limit": 3}))
+        .await;
     s.identify_ok(&env.pk, &json!({"user_id": "u5"})).await;
     s.identify(&env.pk, &json!({"user_id": "u6"}))
         .await
@@ -260,7 +280,10 @@ async fn environment_settings_round_trip_through_the_admin_api() {
     assert!(list.get("next_cursor").is_some());
     // Session TTL drives the session expiry.
     let out = s
-        .identify_ok(&env.pk, &json!({"user_id": "u", "signature": env.sign("u")}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "u", "signature": env.sign("u")}),
+        )
         .await;
     let (_, claims) = jwt_parts(out["session_token"].as_str().unwrap());
     assert_eq!(

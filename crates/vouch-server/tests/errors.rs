@@ -13,12 +13,7 @@ use vouch_core::IdentityClaims;
 async fn malformed_json_is_invalid_request() {
     let s = Server::start().await;
     let env = s.env().await;
-    for body in [
-        "{\"user_id\": ",
-        "not json",
-        "{\"user_id\": \"1\",}",
-        "",
-    ] {
+    for body in ["{\"user_id\": ", "not json", "{\"user_id\": \"1\",}", ""] {
         let r = s
             .post_raw("/v1/identify", Some(&env.pk), "application/json", body)
             .await;
@@ -114,18 +109,26 @@ async fn user_id_must_be_1_to_255_bytes_taken_byte_for_byte() {
     let max = format!("{}a", "é".repeat(127));
     assert_eq!(max.len(), 255);
     let out = s
-        .identify_ok(&env.pk, &json!({"user_id": max, "signature": env.sign(&max)}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": max, "signature": env.sign(&max)}),
+        )
         .await;
     assert_eq!(out["user"]["id"], json!(max));
     assert_eq!(out["user"]["verified"], json!(true));
     // No trimming: " 42" is not "42", so the signature of "42" does not prove it.
-    s.identify(&env.pk, &json!({"user_id": " 42", "signature": env.sign("42")}))
-        .await
-        .expect_error(401, "invalid_signature");
+    s.identify(
+        &env.pk,
+        &json!({"user_id": " 42", "signature": env.sign("42")}),
+    )
+    .await
+    .expect_error(401, "invalid_signature");
     let spaced = s.identify_ok(&env.pk, &json!({"user_id": "42 "})).await;
     assert_eq!(spaced["user"]["id"], json!("42 "));
     s.admin_user(&env.id, "42 ").await.expect_status(200);
-    s.admin_user(&env.id, "42").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "42")
+        .await
+        .expect_error(404, "not_found");
     // Company ids follow the same rule.
     let token = spaced["session_token"].as_str().unwrap();
     s.group(token, &json!({"company_id": ""}))
@@ -149,7 +152,9 @@ async fn signature_and_token_together_is_invalid_request() {
         .await
         .expect_error(400, "invalid_request");
     assert!(msg.contains("one proof"), "{msg}");
-    s.admin_user(&env.id, "7").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "7")
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,9 +186,12 @@ async fn unknown_or_missing_publishable_key_is_401() {
     s.post("/v1/identify", None, &json!({"user_id": "1"}))
         .await
         .expect_error(401, "invalid_publishable_key");
-    s.identify("pk_test_doesnotexist0000000000000000", &json!({"user_id": "1"}))
-        .await
-        .expect_error(401, "invalid_publishable_key");
+    s.identify(
+        "pk_test_doesnotexist0000000000000000",
+        &json!({"user_id": "1"}),
+    )
+    .await
+    .expect_error(401, "invalid_publishable_key");
     s.post("/v1/sessions", Some("pk_live_nope"), &json!({}))
         .await
         .expect_error(401, "invalid_publishable_key");
@@ -204,18 +212,16 @@ async fn wrong_signature_has_the_exact_message() {
     let s = Server::start().await;
     let env = s.env().await;
     let other = s.env().await;
-    for sig in [
-        other.sign("42"),
-        env.sign("43"),
-        corrupt(&env.sign("42")),
-    ] {
+    for sig in [other.sign("42"), env.sign("43"), corrupt(&env.sign("42"))] {
         let msg = s
             .identify(&env.pk, &json!({"user_id": "42", "signature": sig}))
             .await
             .expect_error(401, "invalid_signature");
         assert_eq!(msg, INVALID_SIGNATURE_MESSAGE);
     }
-    s.admin_user(&env.id, "42").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "42")
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +279,9 @@ async fn invalid_tokens_are_invalid_token() {
             .await
             .expect_error(401, "invalid_token");
     }
-    s.admin_user(&env.id, "u1").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "u1")
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,7 +360,9 @@ async fn wrong_attributes_signature_is_invalid_attributes_signature() {
     )
     .await
     .expect_error(400, "invalid_request");
-    s.admin_user(&env.id, "u1").await.expect_error(404, "not_found");
+    s.admin_user(&env.id, "u1")
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -560,9 +570,14 @@ async fn bodies_over_64_kib_are_payload_too_large() {
         r#"{{"user_id":"u1","attributes":{{"blob":"{}"}}}}"#,
         "x".repeat(65 * 1024)
     );
-    s.post_raw("/v1/identify", Some(&env.pk), "application/json", big.clone())
-        .await
-        .expect_error(413, "payload_too_large");
+    s.post_raw(
+        "/v1/identify",
+        Some(&env.pk),
+        "application/json",
+        big.clone(),
+    )
+    .await
+    .expect_error(413, "payload_too_large");
     s.post_raw(
         "/admin/v1/environments",
         Some(ADMIN_TOKEN),
@@ -730,7 +745,10 @@ async fn no_5xx_for_bad_input() {
         ),
         (
             Method::GET,
-            format!("/admin/v1/environments/{}/secrets/{}?reveal=perhaps", env.id, env.key_id),
+            format!(
+                "/admin/v1/environments/{}/secrets/{}?reveal=perhaps",
+                env.id, env.key_id
+            ),
             Some(ADMIN_TOKEN),
             None,
         ),
@@ -750,7 +768,10 @@ async fn no_5xx_for_bad_input() {
             Method::POST,
             format!("/admin/v1/environments/{}/secrets", env.id),
             Some(ADMIN_TOKEN),
-            Some(("application/json", b"{\"rotate\":true,\"grace_seconds\":-5}".to_vec())),
+            Some((
+                "application/json",
+                b"{\"rotate\":true,\"grace_seconds\":-5}".to_vec(),
+            )),
         ),
         (
             Method::POST,
@@ -768,7 +789,10 @@ async fn no_5xx_for_bad_input() {
             Method::PATCH,
             format!("/admin/v1/environments/{}", env.id),
             Some(ADMIN_TOKEN),
-            Some(("application/json", b"{\"allowed_origins\":[\"not an origin\"]}".to_vec())),
+            Some((
+                "application/json",
+                b"{\"allowed_origins\":[\"not an origin\"]}".to_vec(),
+            )),
         ),
         (
             Method::PATCH,

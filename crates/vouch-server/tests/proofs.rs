@@ -31,7 +31,10 @@ async fn signature_in_every_accepted_encoding_verifies() {
     assert_eq!((lower.len(), b64.len(), b64url.len()), (64, 44, 43));
     // The library's encoders agree with the hand-made ones.
     assert_eq!(sign_enc(&env.secret, id, SignatureEncoding::Base64), b64);
-    assert_eq!(sign_enc(&env.secret, id, SignatureEncoding::Base64Url), b64url);
+    assert_eq!(
+        sign_enc(&env.secret, id, SignatureEncoding::Base64Url),
+        b64url
+    );
     for sig in [&lower, &upper, &b64, &b64url] {
         let out = s
             .identify_ok(&env.pk, &json!({"user_id": id, "signature": sig}))
@@ -205,7 +208,10 @@ async fn group_with_company_signature_verifies_the_company() {
     let s = Server::start().await;
     let env = s.env().await;
     let out = s
-        .identify_ok(&env.pk, &json!({"user_id": "g-user", "signature": env.sign("g-user")}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "g-user", "signature": env.sign("g-user")}),
+        )
         .await;
     let t = out["session_token"].as_str().unwrap();
     let g = s
@@ -227,7 +233,10 @@ async fn group_with_company_signature_verifies_the_company() {
     assert_eq!(g2["company"]["verified"], json!(false));
     // A wrong company signature is refused with the same code as user signatures.
     let msg = s
-        .group(t, &json!({"company_id": "initech", "signature": env.sign("acme")}))
+        .group(
+            t,
+            &json!({"company_id": "initech", "signature": env.sign("acme")}),
+        )
         .await
         .expect_error(401, "invalid_signature");
     assert_eq!(msg, INVALID_SIGNATURE_MESSAGE);
@@ -235,9 +244,12 @@ async fn group_with_company_signature_verifies_the_company() {
         .await
         .expect_error(400, "malformed_signature");
     // Once verified, a company needs its signature for every later group call.
-    s.group(t, &json!({"company_id": "acme", "attributes": {"name": "Hacked"}}))
-        .await
-        .expect_error(401, "signature_required");
+    s.group(
+        t,
+        &json!({"company_id": "acme", "attributes": {"name": "Hacked"}}),
+    )
+    .await
+    .expect_error(401, "signature_required");
     // The user's companies show in /v1/me and the admin API.
     let me = s.me(t).await.expect_status(200);
     let companies: Vec<(&str, bool)> = me["user"]["companies"]
@@ -265,20 +277,31 @@ async fn track_is_accepted_and_visible_in_admin_events() {
     let s = Server::start().await;
     let env = s.env().await;
     let out = s
-        .identify_ok(&env.pk, &json!({"user_id": "t-user", "signature": env.sign("t-user")}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "t-user", "signature": env.sign("t-user")}),
+        )
         .await;
     let t = out["session_token"].as_str().unwrap();
     let r = s
-        .track(t, &json!({"event": "checkout", "properties": {"total": 42.5, "items": ["a"]}}))
+        .track(
+            t,
+            &json!({"event": "checkout", "properties": {"total": 42.5, "items": ["a"]}}),
+        )
         .await;
     let body = r.expect_status(202);
     let id = body["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("evt_"), "{id}");
-    s.track(t, &json!({"event": "second"})).await.expect_status(202);
-    let anon = s.anonymous(&env.pk).await.expect_status(200);
-    s.track(anon["session_token"].as_str().unwrap(), &json!({"event": "visit"}))
+    s.track(t, &json!({"event": "second"}))
         .await
         .expect_status(202);
+    let anon = s.anonymous(&env.pk).await.expect_status(200);
+    s.track(
+        anon["session_token"].as_str().unwrap(),
+        &json!({"event": "visit"}),
+    )
+    .await
+    .expect_status(202);
     let events = s
         .admin_get(&format!("/admin/v1/environments/{}/events", env.id))
         .await;
@@ -291,7 +314,10 @@ async fn track_is_accepted_and_visible_in_admin_events() {
     let checkout = data.iter().find(|e| e["id"] == json!(id)).unwrap();
     assert_eq!(checkout["event"], json!("checkout"));
     assert_eq!(checkout["user_id"], json!("t-user"));
-    assert_eq!(checkout["properties"], json!({"total": 42.5, "items": ["a"]}));
+    assert_eq!(
+        checkout["properties"],
+        json!({"total": 42.5, "items": ["a"]})
+    );
     assert!(checkout["created_at"].as_str().unwrap().ends_with('Z'));
     // Paging through events.
     let page1 = s

@@ -46,7 +46,7 @@ const flow = {
   },
   step(state, title, detail) {
     const li = el("li", `step ${state}`);
-    li.append(el("span", "step-icon", state === "ok" ? "✓" : state === "fail" ? "✕" : "•"));
+    li.append(el("span", "step-icon", { ok: "✓", fail: "✕", skip: "–" }[state] ?? "→"));
     const text = el("div", "step-text");
     text.append(el("div", "step-title", title));
     if (detail) text.append(el("code", "step-detail", detail));

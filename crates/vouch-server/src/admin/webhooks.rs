@@ -129,7 +129,9 @@ pub async fn create_webhook(
     let input: WebhookIn = body.parse()?;
     super::env_ctx(&state, &env)?;
     if input.url.len() > 2048 {
-        return Err(ApiError::invalid_request("`url` is longer than 2048 bytes."));
+        return Err(ApiError::invalid_request(
+            "`url` is longer than 2048 bytes.",
+        ));
     }
     safety::check_url(&input.url, state.config.allow_private_webhooks)
         .map_err(ApiError::invalid_request)?;
@@ -170,7 +172,10 @@ pub async fn create_webhook(
     state.store.create_webhook(endpoint.clone()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(WebhookOut::new(&endpoint, Some(secret.expose().to_string()))),
+        Json(WebhookOut::new(
+            &endpoint,
+            Some(secret.expose().to_string()),
+        )),
     ))
 }
 
@@ -308,7 +313,8 @@ pub async fn rotate_webhook_secret(
     }
     let w = endpoint(&state, &env, &id).await?;
     let now = now();
-    let mut secrets = open_secrets(&state.master, &id, &w.secrets).map_err(|_| ApiError::internal())?;
+    let mut secrets =
+        open_secrets(&state.master, &id, &w.secrets).map_err(|_| ApiError::internal())?;
     secrets.retain(|s| s.expires_at.is_none_or(|e| e > now));
     for s in &mut secrets {
         let until = now + grace;
@@ -320,6 +326,9 @@ pub async fn rotate_webhook_secret(
         expires_at: None,
     });
     let sealed = seal_secrets(&state.master, &id, &secrets).map_err(|_| ApiError::internal())?;
-    state.store.update_webhook_secrets(&env, &id, sealed, now).await?;
+    state
+        .store
+        .update_webhook_secrets(&env, &id, sealed, now)
+        .await?;
     Ok(Json(WebhookOut::new(&w, Some(fresh.expose().to_string()))))
 }

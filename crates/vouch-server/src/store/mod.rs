@@ -146,14 +146,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<Page<AuditRecord>>;
     async fn coverage(&self, env_id: &str, since: Ts) -> StoreResult<Coverage>;
 
+    /// Seconds to wait when `key` has had `limit` failed verifications in the
+    /// current one-minute window (global across nodes on a shared database).
+    async fn rate_blocked(&self, key: &str, limit: u32, now: Ts) -> StoreResult<Option<u64>>;
+    /// Counts one failed verification for `key`.
+    async fn rate_fail(&self, key: &str, now: Ts) -> StoreResult<()>;
+    /// A channel that fires when another node changed environments, keys or
+    /// signing keys (None for a single-node store).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        None
+    }
+
     /// Woken after a commit that queued webhook deliveries.
     fn outbox_notify(&self) -> Arc<tokio::sync::Notify>;
     async fn create_webhook(&self, endpoint: WebhookEndpoint) -> StoreResult<()>;
     async fn list_webhooks(&self, env_id: &str) -> StoreResult<Vec<WebhookEndpoint>>;
     async fn get_webhook(&self, env_id: &str, id: &str) -> StoreResult<Option<WebhookEndpoint>>;
     async fn delete_webhook(&self, env_id: &str, id: &str) -> StoreResult<()>;
-    async fn update_webhook_secrets(&self, env_id: &str, id: &str, secrets: Vec<u8>, now: Ts)
-    -> StoreResult<()>;
+    async fn update_webhook_secrets(
+        &self,
+        env_id: &str,
+        id: &str,
+        secrets: Vec<u8>,
+        now: Ts,
+    ) -> StoreResult<()>;
     /// Re-enables a disabled endpoint (held deliveries stay held until a replay).
     async fn enable_webhook(&self, env_id: &str, id: &str, audit: NewAudit) -> StoreResult<()>;
     /// Queues again every undelivered delivery of the endpoint; returns how many.

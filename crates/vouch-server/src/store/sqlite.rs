@@ -34,6 +34,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     outbox: Arc<Notify>,
+    /// One node owns an SQLite file, so its counters can live in memory.
+    limiter: crate::ratelimit::RateLimiter,
 }
 
 #[derive(Debug)]
@@ -133,6 +135,7 @@ impl SqliteStore {
             jobs: tx,
             writer: Mutex::new(Some(handle)),
             outbox,
+            limiter: crate::ratelimit::RateLimiter::default(),
         })
     }
 
@@ -491,7 +494,11 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
                 .ok_or(StoreError::NotFound("secret"))?;
             insert_audit(conn, audit).await?;
             let record = secret_from_row(&row)?;
-            let kind = if audit.kind == "secret.exposed" { "secret.exposed" } else { "secret.revoked" };
+            let kind = if audit.kind == "secret.exposed" {
+                "secret.exposed"
+            } else {
+                "secret.revoked"
+            };
             *queued |= enqueue_secret(conn, kind, &record, *at).await?;
             return Ok(Reply::Secret(record));
         }
@@ -599,12 +606,13 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             insert_audit(conn, audit).await?;
         }
         Op::ReplayWebhook(env_id, id, now_ms) => {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? AND id = ?")
-                .bind(env_id)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? AND id = ?")
+                    .bind(env_id)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
             if exists.is_none() {
                 return Err(StoreError::NotFound("webhook endpoint"));
             }
@@ -714,7 +722,11 @@ async fn apply_identify_op(
     };
     bump_stat(conn, &cmd.env_id, cmd.now, stat).await?;
     if outcome.created || outcome.changed {
-        let kind = if outcome.created { "user.created" } else { "user.updated" };
+        let kind = if outcome.created {
+            "user.created"
+        } else {
+            "user.updated"
+        };
         let companies = companies_of(conn, &cmd.env_id, &cmd.user_id).await?;
         let data = serde_json::to_value(crate::api::UserOut::new(u, &companies))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -1218,12 +1230,22 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn rate_blocked(&self, key: &str, limit: u32, now: Ts) -> StoreResult<Option<u64>> {
+        Ok(self.limiter.blocked(key, limit, now))
+    }
+
+    async fn rate_fail(&self, key: &str, now: Ts) -> StoreResult<()> {
+        self.limiter.fail(key, now);
+        Ok(())
+    }
+
     fn outbox_notify(&self) -> Arc<Notify> {
         self.outbox.clone()
     }
 
     async fn create_webhook(&self, endpoint: WebhookEndpoint) -> StoreResult<()> {
-        self.submit_unit(Op::CreateWebhook(Box::new(endpoint))).await
+        self.submit_unit(Op::CreateWebhook(Box::new(endpoint)))
+            .await
     }
 
     async fn list_webhooks(&self, env_id: &str) -> StoreResult<Vec<WebhookEndpoint>> {
@@ -1250,25 +1272,47 @@ impl Store for SqliteStore {
     }
 
     async fn delete_webhook(&self, env_id: &str, id: &str) -> StoreResult<()> {
-        self.submit_unit(Op::DeleteWebhook(env_id.into(), id.into())).await
+        self.submit_unit(Op::DeleteWebhook(env_id.into(), id.into()))
+            .await
     }
 
-    async fn update_webhook_secrets(&self, env_id: &str, id: &str, secrets: Vec<u8>, now: Ts) -> StoreResult<()> {
-        self.submit_unit(Op::UpdateWebhookSecrets(env_id.into(), id.into(), secrets, now)).await
+    async fn update_webhook_secrets(
+        &self,
+        env_id: &str,
+        id: &str,
+        secrets: Vec<u8>,
+        now: Ts,
+    ) -> StoreResult<()> {
+        self.submit_unit(Op::UpdateWebhookSecrets(
+            env_id.into(),
+            id.into(),
+            secrets,
+            now,
+        ))
+        .await
     }
 
     async fn enable_webhook(&self, env_id: &str, id: &str, audit: NewAudit) -> StoreResult<()> {
-        self.submit_unit(Op::EnableWebhook(env_id.into(), id.into(), audit)).await
+        self.submit_unit(Op::EnableWebhook(env_id.into(), id.into(), audit))
+            .await
     }
 
     async fn replay_webhook(&self, env_id: &str, id: &str, now_ms: i64) -> StoreResult<u64> {
-        match self.submit(Op::ReplayWebhook(env_id.into(), id.into(), now_ms)).await? {
+        match self
+            .submit(Op::ReplayWebhook(env_id.into(), id.into(), now_ms))
+            .await?
+        {
             Reply::Count(n) => Ok(n),
             _ => Err(StoreError::Internal("unexpected reply".into())),
         }
     }
 
-    async fn claim_deliveries(&self, now_ms: i64, limit: u32, schedule_ms: Vec<i64>) -> StoreResult<Vec<ClaimedDelivery>> {
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        schedule_ms: Vec<i64>,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
         match self.submit(Op::Claim(now_ms, limit, schedule_ms)).await? {
             Reply::Claimed(v) => Ok(v),
             _ => Err(StoreError::Internal("unexpected reply".into())),
@@ -1279,7 +1323,13 @@ impl Store for SqliteStore {
         self.submit_unit(Op::RecordAttempt(Box::new(outcome))).await
     }
 
-    async fn list_attempts(&self, env_id: &str, endpoint_id: &str, before: Option<i64>, limit: u32) -> StoreResult<Page<AttemptRecord>> {
+    async fn list_attempts(
+        &self,
+        env_id: &str,
+        endpoint_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Page<AttemptRecord>> {
         let limit = page_limit(limit);
         let rows = sqlx::query(
             "SELECT a.* FROM webhook_attempts a JOIN webhook_endpoints e ON e.id = a.endpoint_id
@@ -1293,7 +1343,10 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await
         .map_err(db_err)?;
-        let mut data = rows.iter().map(attempt_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut data = rows
+            .iter()
+            .map(attempt_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if data.len() > limit as usize {
             data.truncate(limit as usize);
             data.last().map(|a| a.seq.to_string())
@@ -1304,7 +1357,11 @@ impl Store for SqliteStore {
     }
 }
 
-async fn companies_of(conn: &mut SqliteConnection, env_id: &str, user_id: &str) -> StoreResult<Vec<CompanyRecord>> {
+async fn companies_of(
+    conn: &mut SqliteConnection,
+    env_id: &str,
+    user_id: &str,
+) -> StoreResult<Vec<CompanyRecord>> {
     sqlx::query(
         "SELECT c.* FROM companies c JOIN memberships m ON m.env_id = c.env_id AND m.company_id = c.id
          WHERE m.env_id = ? AND m.user_id = ? ORDER BY c.id",
@@ -1322,7 +1379,13 @@ async fn companies_of(conn: &mut SqliteConnection, env_id: &str, user_id: &str) 
 /// Writes a webhook message and one delivery per subscribed endpoint, in the
 /// caller's transaction. Endpoints that are disabled get a held delivery, which
 /// a replay sends. Returns whether anything is due now.
-async fn enqueue(conn: &mut SqliteConnection, env_id: &str, kind: &str, data: Value, at: Ts) -> StoreResult<bool> {
+async fn enqueue(
+    conn: &mut SqliteConnection,
+    env_id: &str,
+    kind: &str,
+    data: Value,
+    at: Ts,
+) -> StoreResult<bool> {
     let message_id = vouch_core::keys::generate_id("msg");
     let now_ms = at.saturating_mul(1000);
     let r = sqlx::query(
@@ -1361,7 +1424,12 @@ async fn enqueue(conn: &mut SqliteConnection, env_id: &str, kind: &str, data: Va
     Ok(true)
 }
 
-async fn enqueue_secret(conn: &mut SqliteConnection, kind: &str, s: &SecretRecord, at: Ts) -> StoreResult<bool> {
+async fn enqueue_secret(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    s: &SecretRecord,
+    at: Ts,
+) -> StoreResult<bool> {
     let mut data = serde_json::to_value(crate::api::SecretOut::new(s, at, None))
         .map_err(|e| StoreError::Internal(e.to_string()))?;
     if let Value::Object(m) = &mut data {
@@ -1370,7 +1438,12 @@ async fn enqueue_secret(conn: &mut SqliteConnection, kind: &str, s: &SecretRecor
     enqueue(conn, &s.env_id, kind, data, at).await
 }
 
-async fn claim(conn: &mut SqliteConnection, now_ms: i64, limit: u32, schedule: &[i64]) -> StoreResult<Reply> {
+async fn claim(
+    conn: &mut SqliteConnection,
+    now_ms: i64,
+    limit: u32,
+    schedule: &[i64],
+) -> StoreResult<Reply> {
     let rows = sqlx::query(
         "SELECT d.id AS delivery_id, d.message_id, d.endpoint_id, d.attempts, e.env_id, e.url, e.secrets, m.payload, m.created_at AS message_created_at
          FROM webhook_deliveries d

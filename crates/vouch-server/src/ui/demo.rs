@@ -22,6 +22,7 @@ const SDK_DTS: &str = include_str!("../../../../sdk/js/vouch.d.ts");
 const DEMO_HTML: &str = include_str!("../../assets/demo/index.html");
 const DEMO_JS: &str = include_str!("../../assets/demo/demo.js");
 const DEMO_CSS: &str = include_str!("../../assets/demo/demo.css");
+const DEMO_ICON: &str = include_str!("../../assets/demo/favicon.svg");
 
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/demo", get(demo_page))
         .route("/demo/demo.js", get(demo_js))
         .route("/demo/demo.css", get(demo_css))
+        .route("/demo/favicon.svg", get(demo_icon))
         .route("/demo/api/sign", post(demo_sign))
 }
 
@@ -51,7 +53,12 @@ fn etag(cell: &'static OnceLock<String>, body: &str) -> &'static str {
 
 /// Any site may load the SDK (CORS `*`); browsers cache it for five minutes,
 /// then revalidate with the ETag.
-fn sdk_file(headers: &HeaderMap, body: &'static str, content_type: &'static str, tag: &'static str) -> Response {
+fn sdk_file(
+    headers: &HeaderMap,
+    body: &'static str,
+    content_type: &'static str,
+    tag: &'static str,
+) -> Response {
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -101,7 +108,10 @@ fn no_demo() -> ApiError {
 }
 
 /// The environment named by `?env=`, or the oldest test environment.
-fn demo_environment(state: &AppState, query: Option<&str>) -> ApiResult<std::sync::Arc<EnvContext>> {
+fn demo_environment(
+    state: &AppState,
+    query: Option<&str>,
+) -> ApiResult<std::sync::Arc<EnvContext>> {
     let snap = state.snapshot();
     let wanted = query
         .unwrap_or("")
@@ -113,9 +123,7 @@ fn demo_environment(state: &AppState, query: Option<&str>) -> ApiResult<std::syn
             .by_id
             .values()
             .filter(|c| c.env.settings.mode == Mode::Test)
-            .min_by(|a, b| {
-                (a.env.created_at, &a.env.id).cmp(&(b.env.created_at, &b.env.id))
-            })
+            .min_by(|a, b| (a.env.created_at, &a.env.id).cmp(&(b.env.created_at, &b.env.id)))
             .cloned(),
     };
     match ctx {
@@ -159,7 +167,10 @@ fn page_headers(content_type: &'static str) -> [(header::HeaderName, HeaderValue
     ]
 }
 
-async fn demo_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+async fn demo_page(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
     let ctx = demo_environment(&state, query.as_deref())?;
     let settings = &ctx.env.settings;
     let enforcement = match settings.enforcement {
@@ -183,6 +194,10 @@ async fn demo_js() -> Response {
 
 async fn demo_css() -> Response {
     (page_headers("text/css; charset=utf-8"), DEMO_CSS).into_response()
+}
+
+async fn demo_icon() -> Response {
+    (page_headers("image/svg+xml"), DEMO_ICON).into_response()
 }
 
 #[derive(Deserialize)]

@@ -62,7 +62,10 @@ pub fn signature_header(
     now: Ts,
 ) -> String {
     let mut parts = Vec::new();
-    for s in secrets.iter().filter(|s| s.expires_at.is_none_or(|e| e > now)) {
+    for s in secrets
+        .iter()
+        .filter(|s| s.expires_at.is_none_or(|e| e > now))
+    {
         if let Some(sig) = sign(&s.value, msg_id, timestamp, body) {
             parts.push(format!("v1,{sig}"));
         }
@@ -104,10 +107,19 @@ mod tests {
     #[test]
     fn expired_secrets_do_not_sign() {
         let s = vec![
-            EndpointSecret { value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(), expires_at: Some(10) },
-            EndpointSecret { value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(), expires_at: None },
+            EndpointSecret {
+                value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+                expires_at: Some(10),
+            },
+            EndpointSecret {
+                value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+                expires_at: None,
+            },
         ];
         assert_eq!(signature_header(&s, "m", 1, b"{}", 5).split(' ').count(), 2);
-        assert_eq!(signature_header(&s, "m", 1, b"{}", 11).split(' ').count(), 1);
+        assert_eq!(
+            signature_header(&s, "m", 1, b"{}", 11).split(' ').count(),
+            1
+        );
     }
 }

@@ -48,7 +48,9 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String>
         let ip = match host {
             url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
             url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
-            url::Host::Domain(d) if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") => {
+            url::Host::Domain(d)
+                if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") =>
+            {
                 return Err("`url` points at this machine (localhost); webhooks must reach a public address (start Vouch with --allow-private-webhooks to permit it)".into());
             }
             url::Host::Domain(_) => None,

@@ -33,20 +33,22 @@ pub async fn group(
     super::ensure_unverified_session_allowed(&state, &auth).await?;
     let ctx = &auth.ctx;
     let now = now();
-    let company_key = format!("c\0{}\0{}", ctx.env.id, input.company_id);
-    let addr_key = format!("a\0{}\0{}", ctx.env.id, ip);
+    let company_key = super::rate_key("c", &ctx.env.id, &input.company_id);
+    let addr_key = super::rate_key("a", &ctx.env.id, &ip.to_string());
     let mut proof = None;
     if let Some(sig) = &input.signature {
         let settings = &ctx.env.settings;
-        if let Some(wait) = state
-            .limiter
-            .blocked(&company_key, settings.rate_limit_per_user, now)
-            .or_else(|| {
-                state
-                    .limiter
-                    .blocked(&addr_key, settings.rate_limit_per_address, now)
-            })
-        {
+        let mut wait = state
+            .store
+            .rate_blocked(&company_key, settings.rate_limit_per_user, now)
+            .await?;
+        if wait.is_none() {
+            wait = state
+                .store
+                .rate_blocked(&addr_key, settings.rate_limit_per_address, now)
+                .await?;
+        }
+        if let Some(wait) = wait {
             return Err(ApiError::rate_limited(wait));
         }
         match ctx
@@ -55,8 +57,8 @@ pub async fn group(
         {
             Ok(key_id) => proof = Some(key_id.to_string()),
             Err(e) => {
-                state.limiter.fail(&company_key, now);
-                state.limiter.fail(&addr_key, now);
+                let _ = state.store.rate_fail(&company_key, now).await;
+                let _ = state.store.rate_fail(&addr_key, now).await;
                 let err = ApiError::from_proof(&e, false);
                 let audit = NewAudit {
                     env_id: Some(ctx.env.id.clone()),

@@ -53,17 +53,19 @@ pub async fn identify(
 
     let has_proof =
         input.signature.is_some() || input.token.is_some() || input.attributes_signature.is_some();
-    let user_key = format!("u\0{}\0{}", ctx.env.id, input.user_id);
-    let addr_key = format!("a\0{}\0{}", ctx.env.id, ip);
+    let user_key = super::rate_key("u", &ctx.env.id, &input.user_id);
+    let addr_key = super::rate_key("a", &ctx.env.id, &ip.to_string());
     if has_proof {
-        let wait = state
-            .limiter
-            .blocked(&user_key, settings.rate_limit_per_user, now)
-            .or_else(|| {
-                state
-                    .limiter
-                    .blocked(&addr_key, settings.rate_limit_per_address, now)
-            });
+        let mut wait = state
+            .store
+            .rate_blocked(&user_key, settings.rate_limit_per_user, now)
+            .await?;
+        if wait.is_none() {
+            wait = state
+                .store
+                .rate_blocked(&addr_key, settings.rate_limit_per_address, now)
+                .await?;
+        }
         if let Some(wait) = wait {
             return Err(ApiError::rate_limited(wait));
         }
@@ -224,8 +226,8 @@ async fn reject(
     now: Ts,
 ) -> ApiError {
     let err = ApiError::from_proof(&f.err, f.which == "attributes_signature");
-    state.limiter.fail(f.user_key, now);
-    state.limiter.fail(f.addr_key, now);
+    let _ = state.store.rate_fail(f.user_key, now).await;
+    let _ = state.store.rate_fail(f.addr_key, now).await;
     let cause = match (&input.signature, f.which) {
         (Some(sig), "signature") => {
             let snap = state.snapshot();

@@ -30,6 +30,12 @@ pub(crate) fn check_id_pub(field: &str, id: &str) -> Result<(), ApiError> {
             id.len()
         )));
     }
+    // No database stores NUL in text portably, and no real id contains one.
+    if id.contains('\0') {
+        return Err(ApiError::invalid_request(format!(
+            "`{field}` must not contain a NUL character."
+        )));
+    }
     Ok(())
 }
 
@@ -82,4 +88,18 @@ pub(crate) async fn ensure_unverified_session_allowed(
         ));
     }
     Ok(())
+}
+
+/// A bounded, separator-safe key for the failed-verification counters.
+pub(crate) fn rate_key(kind: &str, env_id: &str, subject: &str) -> String {
+    let mut data = Vec::with_capacity(env_id.len() + subject.len() + 4);
+    data.extend_from_slice(kind.as_bytes());
+    data.push(0);
+    data.extend_from_slice(env_id.as_bytes());
+    data.push(0);
+    data.extend_from_slice(subject.as_bytes());
+    vouch_core::keys::sha256(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -1,0 +1,317 @@
+// The admin UI at /admin, driven in real headless Chromium against the real server:
+// sign-in, cookies and CSRF, the Identity verification page (rotate, reveal, revoke,
+// enforcement), the users table and user detail, and the audit log.
+
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+
+import { launchBrowser, screenshot, sign, startServer } from "./harness.mjs";
+
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/** JCS (RFC 8785) of a flat object of strings: keys sorted, no whitespace. */
+function jcs(obj) {
+  return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${JSON.stringify(obj[k])}`).join(",")}}`;
+}
+
+describe("admin UI", () => {
+  let server;
+  let browser;
+  let page;
+  /** The secret created by the rotation test (the old one keeps working until its expiry). */
+  let rotated;
+
+  const identify = async (body) => {
+    const res = await fetch(`${server.url}/v1/identify`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${server.publishableKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+
+  const identityPage = async () => {
+    await page.goto(`${server.url}/admin#/env/${server.envId}`);
+    await page.locator("#enforcement-switch").waitFor({ state: "attached" });
+    await page.locator(`tr[data-key-id]`).first().waitFor();
+  };
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser({ viewport: { width: 1440, height: 900 } });
+    page = await browser.newPage();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("every admin page carries a strict Content-Security-Policy and no inline code", async () => {
+    for (const path of ["/admin/login", "/admin", "/admin/assets/app.js", "/admin/assets/admin.css"]) {
+      const res = await fetch(server.url + path, { redirect: "manual" });
+      assert.equal(res.headers.get("content-security-policy"), CSP, path);
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+      assert.equal(res.headers.get("referrer-policy"), "no-referrer", path);
+    }
+    const login = await fetch(`${server.url}/admin/login`);
+    assert.equal(login.headers.get("cache-control"), "no-store");
+    const html = await login.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, "no inline script");
+    assert.doesNotMatch(html, /<style|\sstyle=/i, "no inline style");
+    const anonymous = await fetch(`${server.url}/admin`, { redirect: "manual" });
+    assert.equal(anonymous.status, 303);
+    assert.equal(anonymous.headers.get("location"), "/admin/login");
+  });
+
+  test("sign-in: a wrong token shows an error, the right one lands on environments", async () => {
+    const violations = [];
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await page.goto(`${server.url}/admin`);
+    assert.match(page.url(), /\/admin\/login$/);
+    await screenshot(page, "admin-sign-in");
+
+    await page.fill("#token", "vat_this_is_not_the_right_token_at_all_0000");
+    await page.click("#login-submit");
+    const error = page.locator("#login-error");
+    await error.waitFor({ state: "visible" });
+    assert.match(await error.textContent(), /not valid/);
+    assert.match(page.url(), /\/admin\/login$/, "still on the sign-in page");
+
+    await page.fill("#token", server.adminToken);
+    await page.click("#login-submit");
+    await page.waitForURL(/\/admin#\/environments$/);
+    await page.locator(`tr[data-env="${server.envId}"]`).waitFor();
+    assert.equal(await page.locator(".page-head h1").textContent(), "Environments");
+    await screenshot(page, "admin-environments");
+    assert.deepEqual(violations, [], "no CSP violation on the pages");
+  });
+
+  test("the session cookie is HttpOnly and SameSite=Strict; the CSRF cookie is readable by the page", async () => {
+    const cookies = await browser.context.cookies(server.url);
+    const admin = cookies.find((c) => c.name === "vouch_admin");
+    const csrf = cookies.find((c) => c.name === "vouch_csrf");
+    assert.ok(admin, "vouch_admin cookie set");
+    assert.equal(admin.value, server.adminToken);
+    assert.equal(admin.httpOnly, true);
+    assert.equal(admin.sameSite, "Strict");
+    assert.equal(admin.path, "/");
+    assert.equal(admin.secure, false, "Secure only over https");
+    assert.ok(csrf, "vouch_csrf cookie set");
+    assert.equal(csrf.httpOnly, false);
+    assert.equal(csrf.sameSite, "Strict");
+    assert.equal(await page.evaluate(() => document.cookie.includes("vouch_admin")), false, "the token is out of the page's reach");
+  });
+
+  test("a cookie-authenticated write without the CSRF header is refused", async () => {
+    const attempt = (headers) =>
+      page.evaluate(async (h) => {
+        const res = await fetch(`/admin/v1/environments/${h.env}`, {
+          method: "PATCH",
+          headers: { "content-type": "application/json", ...h.headers },
+          body: JSON.stringify({ allowed_origins: ["https://csrf.example"] }),
+        });
+        return { status: res.status, body: await res.json() };
+      }, { env: server.envId, headers });
+
+    const missing = await attempt({});
+    assert.equal(missing.status, 401);
+    assert.equal(missing.body.error.code, "invalid_admin_token");
+    assert.match(missing.body.error.message, /CSRF/);
+    const wrong = await attempt({ "x-csrf-token": "forged.value" });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.body.error.message, /CSRF/);
+    const env = await server.admin("GET", `/admin/v1/environments/${server.envId}`);
+    assert.deepEqual(env.body.allowed_origins, [], "nothing was changed");
+
+    // The same write with the header the page's script sends goes through.
+    const csrf = await page.evaluate(() => document.cookie.match(/vouch_csrf=([^;]+)/)[1]);
+    const ok = await attempt({ "x-csrf-token": csrf });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.body.allowed_origins, ["https://csrf.example"]);
+    const reset = await server.admin("PATCH", `/admin/v1/environments/${server.envId}`, { allowed_origins: [] });
+    assert.equal(reset.status, 200, "bearer-authenticated API calls need no CSRF token");
+  });
+
+  test("rotating a secret shows the new value once and gives the old one an expiry", async () => {
+    await identityPage();
+    const oldRow = page.locator(`tr[data-key-id="${server.keyId}"]`);
+    assert.match(await oldRow.locator("[data-secret]").textContent(), /^sk_test_••••.{4}$/, "masked value");
+    assert.equal(await oldRow.locator("[data-secret]").textContent(), `sk_test_••••${server.secret.slice(-4)}`);
+
+    await page.click('[data-action="rotate"]');
+    await page.selectOption("#grace", "86400");
+    await page.click('dialog [data-confirm]');
+    const shown = page.locator("dialog [data-secret-value]");
+    await shown.waitFor();
+    const value = await shown.inputValue();
+    const newId = await page.locator("dialog [data-new-secret]").getAttribute("data-new-secret");
+    assert.match(value, /^sk_test_/);
+    assert.notEqual(value, server.secret);
+    rotated = { id: newId, value };
+    await page.click('dialog button:has-text("Done")');
+
+    const newRow = page.locator(`tr[data-key-id="${newId}"]`);
+    await newRow.waitFor();
+    assert.equal(await newRow.getAttribute("data-status"), "active");
+    assert.match(await newRow.textContent(), /Active/);
+    const expiry = oldRow.locator("[data-expires]");
+    await expiry.waitFor();
+    assert.match(await expiry.textContent(), /Expires in (24|23) hours/);
+    const expiresAt = Date.parse(await expiry.getAttribute("data-expires"));
+    assert.ok(Math.abs(expiresAt - (Date.now() + 86_400_000)) < 120_000, "grace period of 24 h");
+
+    // Both secrets verify during the grace period.
+    for (const secret of [server.secret, value]) {
+      const r = await identify({ user_id: `grace-${secret.slice(-4)}`, signature: sign(secret, `grace-${secret.slice(-4)}`) });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.user.verified, true);
+    }
+  });
+
+  test("revealing a secret shows its value and is audited", async () => {
+    await identityPage();
+    const row = page.locator(`tr[data-key-id="${rotated.id}"]`);
+    await row.locator('[data-action="reveal"]').click();
+    await page.waitForFunction(
+      ([id, v]) => document.querySelector(`tr[data-key-id="${id}"] [data-secret]`)?.textContent === v,
+      [rotated.id, rotated.value],
+    );
+    await page.goto(`${server.url}/admin#/env/${server.envId}/audit`);
+    const revealed = page.locator('tr[data-audit-kind="secret.revealed"]');
+    await revealed.first().waitFor();
+    assert.match(await revealed.first().textContent(), new RegExp(rotated.id));
+    const rotatedEntry = page.locator('tr[data-audit-kind="secret.rotated"]');
+    assert.equal(await rotatedEntry.count(), 1);
+  });
+
+  test("revoking asks for confirmation first", async () => {
+    const { body } = await server.admin("POST", `/admin/v1/environments/${server.envId}/secrets`, {});
+    await identityPage();
+    const row = page.locator(`tr[data-key-id="${body.id}"]`);
+    await row.locator('[data-action="revoke"]').click();
+    await page.click('dialog button:has-text("Cancel")');
+    await page.locator("dialog").waitFor({ state: "detached" });
+    let list = await server.admin("GET", `/admin/v1/environments/${server.envId}/secrets`);
+    assert.equal(list.body.data.find((s) => s.id === body.id).status, "active", "cancel keeps it");
+
+    await row.locator('[data-action="revoke"]').click();
+    assert.match(await page.locator("dialog").textContent(), /stop verifying immediately/);
+    await page.click("dialog [data-confirm]");
+    await page.waitForFunction((id) => document.querySelector(`tr[data-key-id="${id}"]`)?.dataset.status === "revoked", body.id);
+    list = await server.admin("GET", `/admin/v1/environments/${server.envId}/secrets`);
+    assert.equal(list.body.data.find((s) => s.id === body.id).status, "revoked");
+    const r = await identify({ user_id: "after-revoke", signature: sign(body.value, "after-revoke") });
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error.code, "invalid_signature");
+  });
+
+  test("the users table marks verified and unverified users; filter, pages and detail", async () => {
+    const attributes = { email: "ada@example.com", name: "Ada Lovelace" };
+    const verified = await identify({
+      user_id: "user-verified-ada",
+      attributes,
+      signature: createHmac("sha256", rotated.value).update("user-verified-ada").digest("hex"),
+      attributes_signature: createHmac("sha256", rotated.value).update(jcs(attributes)).digest("hex"),
+    });
+    assert.equal(verified.status, 200, JSON.stringify(verified.body));
+    assert.equal(verified.body.user.verified, true);
+    const unverified = await identify({ user_id: "user-unverified-bob", attributes: { name: "Bob (unsigned)" } });
+    assert.equal(unverified.status, 200);
+    assert.equal(unverified.body.user.verified, false);
+    // A wrong proof: the HMAC of the email instead of the id, so the audit log has a diagnosis.
+    const wrong = await identify({ user_id: "user-verified-ada", signature: sign(rotated.value, "ada@example.com") });
+    assert.equal(wrong.status, 401);
+    // Enough unverified users for a second page (25 a page).
+    for (let i = 0; i < 26; i++) {
+      const r = await identify({ user_id: `user-bulk-${String(i).padStart(2, "0")}` });
+      assert.equal(r.status, 200);
+    }
+
+    await page.goto(`${server.url}/admin#/env/${server.envId}/users`);
+    const adaRow = page.locator('tr[data-user="user-verified-ada"]');
+    await adaRow.waitFor();
+    assert.equal(await adaRow.locator('[data-mark="verified"]').count(), 1);
+    assert.equal(await adaRow.locator('[data-mark="unverified"]').count(), 0);
+    const bobRow = page.locator('tr[data-user="user-unverified-bob"]');
+    assert.equal(await bobRow.locator('[data-mark="unverified"]').count(), 1);
+    assert.match(await bobRow.textContent(), /Unverified/);
+    await screenshot(page, "admin-users");
+
+    // Pagination: forward then back.
+    assert.equal(await page.locator("tr[data-user]").count(), 25);
+    const firstPage = await page.locator("tr[data-user]").first().getAttribute("data-user");
+    await page.click('[data-page="next"]');
+    await page.waitForFunction((first) => document.querySelector("tr[data-user]")?.dataset.user !== first, firstPage);
+    const secondPage = await page.locator("tr[data-user]").allTextContents();
+    assert.ok(secondPage.length >= 1 && secondPage.length <= 25);
+    await page.click('[data-page="prev"]');
+    await page.waitForFunction((first) => document.querySelector("tr[data-user]")?.dataset.user === first, firstPage);
+
+    // Filter: only unverified users, then only verified ones.
+    await page.click('[data-filter="false"]');
+    await page.waitForFunction(() => document.querySelector('.seg.active')?.dataset.filter === "false" && document.querySelector("tr[data-user]"));
+    assert.equal(await page.locator('tr[data-user] [data-mark="verified"]').count(), 0);
+    assert.ok((await page.locator('tr[data-user] [data-mark="unverified"]').count()) > 0);
+    await page.click('[data-filter="true"]');
+    await page.waitForFunction(() => document.querySelector('.seg.active')?.dataset.filter === "true" && document.querySelector("tr[data-user]"));
+    assert.equal(await page.locator('tr[data-user] [data-mark="unverified"]').count(), 0);
+    assert.ok(await page.locator('tr[data-user="user-verified-ada"]').count());
+
+    // Detail: how and when verified, verified attributes marked.
+    await page.click('tr[data-user="user-verified-ada"] a');
+    await page.locator('[data-field="key_id"]').waitFor();
+    assert.equal(await page.locator('[data-field="key_id"]').textContent(), rotated.id);
+    assert.match(await page.locator(".card").first().textContent(), /Signature/);
+    assert.equal(await page.locator("[data-attr-verified]").count(), 2);
+    await screenshot(page, "admin-user-detail");
+  });
+
+  test("the audit log shows rejected identifies with their diagnosis", async () => {
+    await page.goto(`${server.url}/admin#/env/${server.envId}/audit`);
+    const rejected = page.locator('tr[data-audit-kind="identity.rejected"]');
+    await rejected.first().waitFor();
+    const text = await rejected.first().textContent();
+    assert.match(text, /invalid_signature/);
+    assert.match(text, /user-verified-ada/);
+    assert.ok(await rejected.first().locator("[data-diagnosis]").count(), "a diagnosis is shown");
+    await screenshot(page, "admin-audit");
+  });
+
+  test("switching enforcement on from the UI rejects the next unsigned identify", async () => {
+    await identityPage();
+    const sentence = await page.locator("#coverage-sentence").textContent();
+    assert.match(sentence, /Turning this on would have rejected \d+ % of identifies in the last 7 days/);
+    const stats = await server.admin("GET", `/admin/v1/environments/${server.envId}/stats`);
+    assert.ok(sentence.includes(`${Math.round(stats.body.last_week.would_reject_ratio * 100)} %`));
+    await screenshot(page, "admin-identity");
+
+    await page.click("#enforcement-switch");
+    assert.match(await page.locator("dialog").textContent(), /signature_required/);
+    await page.click("dialog [data-confirm]");
+    await page.waitForFunction(() => document.querySelector("#coverage-sentence")?.textContent.startsWith("Enforcement is on"));
+    assert.equal(await page.locator("#enforcement-switch").isChecked(), true);
+    const env = await server.admin("GET", `/admin/v1/environments/${server.envId}`);
+    assert.equal(env.body.enforcement, "enforce");
+
+    const unsigned = await identify({ user_id: "user-after-enforcement" });
+    assert.equal(unsigned.status, 401);
+    assert.equal(unsigned.body.error.code, "signature_required");
+    const signed = await identify({ user_id: "user-after-enforcement", signature: sign(rotated.value, "user-after-enforcement") });
+    assert.equal(signed.status, 200);
+    await screenshot(page, "admin-identity-enforced");
+  });
+
+  test("signing out clears the session", async () => {
+    await page.click("#logout");
+    await page.waitForURL(/\/admin\/login$/);
+    const cookies = await browser.context.cookies(server.url);
+    assert.equal(cookies.find((c) => c.name === "vouch_admin"), undefined);
+    await page.goto(`${server.url}/admin`);
+    assert.match(page.url(), /\/admin\/login$/);
+  });
+});

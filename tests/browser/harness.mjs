@@ -1,0 +1,170 @@
+// Shared by every browser test file: starts the real `vouch serve` (built beforehand, never
+// built here) on a free port with a temporary data dir, and drives Debian's Chromium
+// through playwright-core.
+//
+//   const server = await startServer();        // {url, envId, publishableKey, secret, admin(), stop()}
+//   const browser = await launchBrowser();     // {context, newPage(), close()}
+//   await screenshot(page, "demo-verified");   // ci-output/screenshots/demo-verified.png
+
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const SCREENSHOT_DIR = path.join(ROOT, "ci-output", "screenshots");
+/** The bootstrap admin token every test server starts with (`VOUCH_ADMIN_TOKEN`). */
+export const ADMIN_TOKEN = "vat_browser_tests_0123456789abcdefghijklmnopqrstuvwxyz";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** `HMAC-SHA256(secret, message)` in hex, as a customer's Node backend computes it. */
+export function sign(secret, message) {
+  return createHmac("sha256", secret).update(message, "utf8").digest("hex");
+}
+
+/**
+ * Starts `vouch serve` (`VOUCH_BIN`, default target/debug/vouch) on 127.0.0.1 port 0 with a
+ * fresh data dir, and resolves once its banner has been printed and /healthz answers.
+ */
+export async function startServer({ env = {}, timeoutMs = 30_000 } = {}) {
+  const bin = path.resolve(ROOT, process.env.VOUCH_BIN ?? "target/debug/vouch");
+  const dataDir = await mkdtemp(path.join(tmpdir(), "vouch-browser-"));
+  const child = spawn(bin, ["serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0"], {
+    cwd: ROOT,
+    env: { ...process.env, VOUCH_ADMIN_TOKEN: ADMIN_TOKEN, VOUCH_LOG: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8");
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+
+  const banner = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`vouch serve printed no banner within ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${bin}: ${e.message} (build it with \`cargo build -p vouch\` or set VOUCH_BIN)`));
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`vouch serve exited (${code ?? signal}) before it was ready.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    });
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      if (/API reference:.*\n?/.test(stdout) && /listening on \S+/.test(stdout)) {
+        clearTimeout(timer);
+        resolve(stdout);
+      }
+    });
+  });
+
+  const field = (re, what) => {
+    const m = re.exec(banner);
+    if (!m) throw new Error(`the banner has no ${what}:\n${banner}`);
+    return m;
+  };
+  const url = field(/listening on (http:\/\/\S+)/, "address")[1];
+  const info = {
+    url,
+    banner,
+    dataDir,
+    adminToken: ADMIN_TOKEN,
+    envId: field(/Environment:\s+(env_\S+)/, "environment")[1],
+    publishableKey: field(/Publishable key:\s+(pk_\S+)/, "publishable key")[1],
+    secret: field(/Identity secret:\s+(sk_\S+)\s+\((key_\S+)\)/, "identity secret")[1],
+    keyId: field(/Identity secret:\s+(sk_\S+)\s+\((key_\S+)\)/, "identity secret")[2],
+    logs: () => stderr,
+    /** An admin API call; resolves to {status, body}. */
+    async admin(method, apiPath, body) {
+      const res = await fetch(url + apiPath, {
+        method,
+        headers: {
+          Authorization: `Bearer ${ADMIN_TOKEN}`,
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json().catch(() => null) };
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) break;
+    } catch {
+      // not accepting yet
+    }
+    if (Date.now() > deadline) {
+      await info.stop();
+      throw new Error(`${url}/healthz did not answer 200 within ${timeoutMs} ms.\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return info;
+}
+
+/**
+ * Launches Chromium with a fresh profile. `newPage()` records the page's console messages
+ * in `page.consoleMessages` (`{type, text}`), so a test can assert what DevTools shows.
+ */
+export async function launchBrowser({ viewport = { width: 1280, height: 900 } } = {}) {
+  const { chromium } = await import("playwright-core");
+  const profile = await mkdtemp(path.join(tmpdir(), "vouch-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+    deviceScaleFactor: 1,
+  });
+  return {
+    context,
+    async newPage() {
+      const page = await context.newPage();
+      page.consoleMessages = [];
+      page.on("console", (m) => page.consoleMessages.push({ type: m.type(), text: m.text() }));
+      page.on("pageerror", (e) => page.consoleMessages.push({ type: "pageerror", text: String(e) }));
+      return page;
+    },
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a full-page PNG under ci-output/screenshots/ and returns its path. */
+export async function screenshot(page, name) {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
