@@ -64,15 +64,17 @@ defmodule JsonText do
 
   defp string("\"" <> rest, acc), do: {IO.iodata_to_binary(Enum.reverse(acc)), rest}
 
-  defp string("\\u" <> <<hi::binary-4, "\\u", lo::binary-4, rest::binary>>, acc)
-       when hi >= "D800" and hi <= "DBFF" or hi >= "d800" and hi <= "dbff" do
-    {h, l} = {String.to_integer(hi, 16), String.to_integer(lo, 16)}
-    c = 0x10000 + (h - 0xD800) * 0x400 + (l - 0xDC00)
-    string(rest, [<<c::utf8>> | acc])
-  end
+  defp string("\\u" <> <<hex::binary-4, rest::binary>>, acc) do
+    case {String.to_integer(hex, 16), rest} do
+      # A surrogate pair (\ud83d\ude00) is one character beyond U+FFFF.
+      {hi, "\\u" <> <<lo::binary-4, rest::binary>>} when hi in 0xD800..0xDBFF ->
+        c = 0x10000 + (hi - 0xD800) * 0x400 + (String.to_integer(lo, 16) - 0xDC00)
+        string(rest, [<<c::utf8>> | acc])
 
-  defp string("\\u" <> <<hex::binary-4, rest::binary>>, acc),
-    do: string(rest, [<<String.to_integer(hex, 16)::utf8>> | acc])
+      {c, _} ->
+        string(rest, [<<c::utf8>> | acc])
+    end
+  end
 
   defp string("\\" <> <<c, rest::binary>>, acc) do
     e = %{?" => "\"", ?\\ => "\\", ?/ => "/", ?b => "\b", ?f => "\f", ?n => "\n", ?r => "\r", ?t => "\t"}

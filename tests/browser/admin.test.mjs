@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { launchBrowser, screenshot, sign, startServer } from "./harness.mjs";
+import { launchBrowser, screenshot as save, sign, startServer } from "./harness.mjs";
 
 const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -14,6 +14,12 @@ const CSP =
 /** JCS (RFC 8785) of a flat object of strings: keys sorted, no whitespace. */
 function jcs(obj) {
   return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${JSON.stringify(obj[k])}`).join(",")}}`;
+}
+
+/** A screenshot without the transient toasts of earlier steps. */
+async function screenshot(page, name) {
+  await page.evaluate(() => document.querySelectorAll(".toast").forEach((t) => t.remove()));
+  return save(page, name);
 }
 
 describe("admin UI", () => {
@@ -87,7 +93,6 @@ describe("admin UI", () => {
     await page.waitForURL(/\/admin#\/environments$/);
     await page.locator(`tr[data-env="${server.envId}"]`).waitFor();
     assert.equal(await page.locator(".page-head h1").textContent(), "Environments");
-    await screenshot(page, "admin-environments");
     assert.deepEqual(violations, [], "no CSP violation on the pages");
   });
 
@@ -213,19 +218,26 @@ describe("admin UI", () => {
   test("the users table marks verified and unverified users; filter, pages and detail", async () => {
     const attributes = { email: "ada@example.com", name: "Ada Lovelace" };
     const verified = await identify({
-      user_id: "user-verified-ada",
+      user_id: "ada-verified",
       attributes,
-      signature: createHmac("sha256", rotated.value).update("user-verified-ada").digest("hex"),
+      signature: createHmac("sha256", rotated.value).update("ada-verified").digest("hex"),
       attributes_signature: createHmac("sha256", rotated.value).update(jcs(attributes)).digest("hex"),
     });
     assert.equal(verified.status, 200, JSON.stringify(verified.body));
     assert.equal(verified.body.user.verified, true);
-    const unverified = await identify({ user_id: "user-unverified-bob", attributes: { name: "Bob (unsigned)" } });
+    const unverified = await identify({ user_id: "bob-unverified", attributes: { name: "Bob (unsigned)" } });
     assert.equal(unverified.status, 200);
     assert.equal(unverified.body.user.verified, false);
     // A wrong proof: the HMAC of the email instead of the id, so the audit log has a diagnosis.
-    const wrong = await identify({ user_id: "user-verified-ada", signature: sign(rotated.value, "ada@example.com") });
+    const wrong = await identify({
+      user_id: "ada-verified",
+      attributes: { email: "ada@example.com" },
+      signature: sign(rotated.value, "ada@example.com"),
+    });
     assert.equal(wrong.status, 401);
+    // Data is shown as text, never as markup.
+    const hostile = await identify({ user_id: "<img src=x onerror=window.__xss=1>", attributes: { name: "<b>bold</b>" } });
+    assert.equal(hostile.status, 200);
     // Enough unverified users for a second page (25 a page).
     for (let i = 0; i < 26; i++) {
       const r = await identify({ user_id: `user-bulk-${String(i).padStart(2, "0")}` });
@@ -233,22 +245,32 @@ describe("admin UI", () => {
     }
 
     await page.goto(`${server.url}/admin#/env/${server.envId}/users`);
-    const adaRow = page.locator('tr[data-user="user-verified-ada"]');
+    const adaRow = page.locator('tr[data-user="ada-verified"]');
     await adaRow.waitFor();
     assert.equal(await adaRow.locator('[data-mark="verified"]').count(), 1);
     assert.equal(await adaRow.locator('[data-mark="unverified"]').count(), 0);
-    const bobRow = page.locator('tr[data-user="user-unverified-bob"]');
+    const bobRow = page.locator('tr[data-user="bob-unverified"]');
     assert.equal(await bobRow.locator('[data-mark="unverified"]').count(), 1);
     assert.match(await bobRow.textContent(), /Unverified/);
+    const hostileRow = page.locator('tr[data-user="<img src=x onerror=window.__xss=1>"]');
+    assert.match(await hostileRow.textContent(), /<b>bold<\/b>/);
+    assert.equal(await hostileRow.locator("img, b").count(), 0);
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
     await screenshot(page, "admin-users");
 
     // Pagination: forward then back.
     assert.equal(await page.locator("tr[data-user]").count(), 25);
     const firstPage = await page.locator("tr[data-user]").first().getAttribute("data-user");
+    const lastOfFirst = await page.locator("tr[data-user]").last().getAttribute("data-user");
     await page.click('[data-page="next"]');
-    await page.waitForFunction((first) => document.querySelector("tr[data-user]")?.dataset.user !== first, firstPage);
-    const secondPage = await page.locator("tr[data-user]").allTextContents();
-    assert.ok(secondPage.length >= 1 && secondPage.length <= 25);
+    await page.waitForFunction((first) => {
+      const row = document.querySelector("tr[data-user]");
+      return row && row.dataset.user !== first;
+    }, firstPage);
+    const secondPage = await page.locator("tr[data-user]").evaluateAll((rows) => rows.map((r) => r.dataset.user));
+    assert.ok(secondPage.length >= 1 && secondPage.length <= 25, `second page: ${secondPage}`);
+    assert.ok(secondPage.every((id) => id > lastOfFirst), "the second page continues after the first");
+    assert.match(await page.locator(".toolbar").textContent(), /Page 2/);
     await page.click('[data-page="prev"]');
     await page.waitForFunction((first) => document.querySelector("tr[data-user]")?.dataset.user === first, firstPage);
 
@@ -260,10 +282,10 @@ describe("admin UI", () => {
     await page.click('[data-filter="true"]');
     await page.waitForFunction(() => document.querySelector('.seg.active')?.dataset.filter === "true" && document.querySelector("tr[data-user]"));
     assert.equal(await page.locator('tr[data-user] [data-mark="unverified"]').count(), 0);
-    assert.ok(await page.locator('tr[data-user="user-verified-ada"]').count());
+    assert.ok(await page.locator('tr[data-user="ada-verified"]').count());
 
     // Detail: how and when verified, verified attributes marked.
-    await page.click('tr[data-user="user-verified-ada"] a');
+    await page.click('tr[data-user="ada-verified"] a');
     await page.locator('[data-field="key_id"]').waitFor();
     assert.equal(await page.locator('[data-field="key_id"]').textContent(), rotated.id);
     assert.match(await page.locator(".card").first().textContent(), /Signature/);
@@ -277,8 +299,10 @@ describe("admin UI", () => {
     await rejected.first().waitFor();
     const text = await rejected.first().textContent();
     assert.match(text, /invalid_signature/);
-    assert.match(text, /user-verified-ada/);
-    assert.ok(await rejected.first().locator("[data-diagnosis]").count(), "a diagnosis is shown");
+    assert.match(text, /ada-verified/);
+    const diagnosis = rejected.first().locator("[data-diagnosis]");
+    assert.equal(await diagnosis.count(), 1, "a diagnosis is shown");
+    assert.match(await diagnosis.textContent(), /email/i, "it names the mistake: the email was signed");
     await screenshot(page, "admin-audit");
   });
 
@@ -304,6 +328,39 @@ describe("admin UI", () => {
     const signed = await identify({ user_id: "user-after-enforcement", signature: sign(rotated.value, "user-after-enforcement") });
     assert.equal(signed.status, 200);
     await screenshot(page, "admin-identity-enforced");
+  });
+
+  test("creating an environment from the UI shows its first secret once", async () => {
+    await page.goto(`${server.url}/admin#/environments`);
+    await page.click('button:has-text("New environment")');
+    await page.fill("#env-name", "Acme — production");
+    await page.selectOption("#env-mode", "live");
+    await page.click('dialog button[type="submit"]');
+    const shown = page.locator("dialog [data-secret-value]");
+    await shown.waitFor();
+    const value = await shown.inputValue();
+    assert.match(value, /^sk_live_/);
+    await screenshot(page, "admin-new-secret");
+    await page.click('dialog button:has-text("Done")');
+    await page.waitForURL(/#\/env\/env_/);
+    await page.locator("#enforcement-switch").waitFor({ state: "attached" });
+    const envId = decodeURIComponent(page.url().split("#/env/")[1]);
+    const env = await server.admin("GET", `/admin/v1/environments/${envId}`);
+    assert.equal(env.body.name, "Acme — production");
+    assert.equal(env.body.mode, "live");
+    const keyRow = page.locator("tr[data-key-id]");
+    assert.equal(await keyRow.count(), 1);
+    assert.equal(await keyRow.locator("[data-secret]").textContent(), `sk_live_••••${value.slice(-4)}`);
+
+    await page.goto(`${server.url}/admin#/environments`);
+    await page.locator(`tr[data-env="${envId}"]`).waitFor();
+    assert.equal(await page.locator("tr[data-env]").count(), 2);
+    await screenshot(page, "admin-environments");
+  });
+
+  test("no page broke its Content-Security-Policy or threw", () => {
+    const bad = page.consoleMessages.filter((m) => m.type === "pageerror" || /Content Security Policy|Refused to/i.test(m.text));
+    assert.deepEqual(bad, []);
   });
 
   test("signing out clears the session", async () => {

@@ -13,6 +13,16 @@ use crate::store::{self, Bootstrap};
 
 /// Opens everything and returns the state and the text to print.
 pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
+    if config.master_key.is_none()
+        && config
+            .database_url
+            .as_deref()
+            .is_some_and(store::is_postgres_url)
+    {
+        anyhow::bail!(
+            "VOUCH_MASTER_KEY is required with PostgreSQL: every node must share it (generate one with `vouch keygen --master-key`)"
+        );
+    }
     let store = store::open(config.database_url.as_deref(), &config.data_dir).await?;
     let (master, created_key_file) = match &config.master_key {
         Some(k) => (MasterKey::from_base64(k)?, false),

@@ -156,7 +156,12 @@ impl FromRequestParts<AppState> for WidgetAuth {
             ));
         };
         let snap = state.snapshot();
-        let Some(ctx) = snap.by_pk.get(key).cloned() else {
+        let hit = snap.by_pk.get(key).cloned();
+        crate::metrics::Metrics::outcome(
+            &crate::metrics::METRICS.cache_lookups,
+            if hit.is_some() { "hit" } else { "miss" },
+        );
+        let Some(ctx) = hit else {
             exposure::check_value(state, key, "publishable key").await?;
             return Err(ApiError::unauthorized(
                 "invalid_publishable_key",

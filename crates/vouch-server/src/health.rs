@@ -52,6 +52,13 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     resp
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus / OpenMetrics text", content_type = "text/plain")))]
+pub async fn get_metrics() -> Response {
+    crate::metrics::metrics().await
+}
+
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]

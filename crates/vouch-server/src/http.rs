@@ -60,6 +60,9 @@ fn environment_origins(state: &AppState, req: &Request) -> Option<Vec<String>> {
 /// allows; real answers carry `Access-Control-Allow-Origin` only for origins
 /// the called environment allows.
 pub async fn widget_cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/v1/") {
+        return next.run(req).await;
+    }
     let origin = req
         .headers()
         .get(header::ORIGIN)

@@ -13,6 +13,7 @@ pub mod exposure;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod ratelimit;
 pub mod session;
@@ -73,25 +74,28 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let widget = widget::router().layer(middleware::from_fn_with_state(
-        state.clone(),
-        http::widget_cors,
-    ));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(widget)
+        .merge(widget::router())
         .merge(admin::router())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::jwks))
         .routes(routes!(health::openapi_json))
+        .routes(routes!(health::get_metrics))
         .split_for_parts();
     if let Ok(doc) = serde_json::to_value(&openapi) {
         let _ = health::OPENAPI.set(doc);
     }
     router
+        .route_layer(middleware::from_fn(metrics::track_http))
         .merge(ui::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
+        // Outside the method routers, so that preflights (OPTIONS) reach it.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::widget_cors,
+        ))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(http::json_errors))
         .layer(TimeoutLayer::with_status_code(

@@ -80,6 +80,9 @@ impl AppState {
             reload_lock: Mutex::new(()),
         }));
         state.reload().await?;
+        if let Some(changes) = state.store.changes() {
+            tokio::spawn(follow_changes(Arc::downgrade(&state.0), changes));
+        }
         Ok(state)
     }
 
@@ -150,5 +153,33 @@ impl AppState {
             Err(p) => *p.into_inner() = Arc::new(keys),
         }
         Ok(())
+    }
+}
+
+/// With a shared database, other nodes change environments, secrets and
+/// signing keys: rebuild the caches on every signal from the store, and every
+/// 30 s in case a signal was lost. Ends with the state or the store.
+async fn follow_changes(
+    state: std::sync::Weak<Inner>,
+    mut changes: tokio::sync::broadcast::Receiver<()>,
+) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    const FALLBACK: std::time::Duration = std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(Err(RecvError::Closed)) = tokio::time::timeout(FALLBACK, changes.recv()).await {
+            return;
+        }
+        // One rebuild covers every signal that arrived meanwhile.
+        while !matches!(changes.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+        let Some(inner) = state.upgrade() else {
+            return;
+        };
+        let state = AppState(inner);
+        if let Err(e) = state.reload().await {
+            tracing::warn!(error = %e, "refreshing the environment cache failed; retrying on the next change");
+        }
+        if let Err(e) = state.reload_sessions().await {
+            tracing::warn!(error = %e, "refreshing the session keys failed; retrying on the next change");
+        }
     }
 }

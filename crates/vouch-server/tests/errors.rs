@@ -251,7 +251,7 @@ async fn invalid_tokens_are_invalid_token() {
     );
     // HS512 is not accepted either.
     let hs512 = {
-        let key = jsonwebtoken::EncodingKey::from_secret(env.secret.as_bytes());
+        let key = jsonwebtoken::EncodingKey::from_secret(env.secret.as_bytes()).unwrap();
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
             &json!({"sub": "u1"}),

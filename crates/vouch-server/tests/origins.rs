@@ -154,7 +154,7 @@ async fn preflight(s: &Server, origin: &str, path: &str) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_answers_follow_the_lists() {
     let s = Server::start().await;
-    let env = s.env_with(json!({"allowed_origins": [APP]})).await;
+    let _env = s.env_with(json!({"allowed_origins": [APP]})).await;
     for path in [
         "/v1/identify",
         "/v1/sessions",

@@ -124,7 +124,7 @@ async fn signing_key_rotation_keeps_old_sessions_verifiable() {
     // The server still accepts the old session.
     assert_eq!(s.me(&t_old).await.expect_status(200)["user"]["id"], json!("rot"));
     assert_eq!(s.me(&t_new).await.expect_status(200)["user"]["id"], json!("rot"));
-    // Rotation is audited... and survives a restart.
+    // The rotation survives a restart: old sessions still verify, new ones use the new key.
     let dir = s.stop().await;
     let s = Server::start_in(dir).await;
     assert_eq!(s.me(&t_old).await.expect_status(200)["user"]["id"], json!("rot"));

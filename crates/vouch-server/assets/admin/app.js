@@ -11,13 +11,7 @@ const view = document.getElementById("view");
 const nav = document.getElementById("nav");
 const crumbs = document.getElementById("crumbs");
 
-let environments = null;
 let renderSeq = 0;
-
-export async function loadEnvironments(force = false) {
-  if (!environments || force) environments = (await Api.environments()).data;
-  return environments;
-}
 
 /** Parses `#/env/{id}/users/{uid}?verified=true` into parts and a query. */
 function parseHash() {
@@ -81,9 +75,8 @@ async function route() {
   const stillCurrent = () => seq === renderSeq;
   try {
     if (parts[0] === "env" && parts[1]) {
-      const envs = await loadEnvironments();
-      let env = envs.find((e) => e.id === parts[1]);
-      if (!env) env = await Api.environment(parts[1]);
+      // Always fresh: settings and counts change under our feet.
+      const env = await Api.environment(parts[1]);
       const section = parts[2] === "users" ? "users" : parts[2] === "audit" ? "audit" : "identity";
       renderNav(section, env);
       const base = [["Environments", links.environments()], [env.name, links.identity(env.id)]];
@@ -108,7 +101,7 @@ async function route() {
     } else {
       renderNav("environments", null);
       renderCrumbs([["Environments"]]);
-      await renderEnvironments({ container, stillCurrent, reload: () => loadEnvironments(true) });
+      await renderEnvironments({ container, stillCurrent, reload: async () => (await Api.environments()).data });
     }
     if (stillCurrent()) mount(view, container);
   } catch (err) {

@@ -41,6 +41,8 @@ function details(a) {
   if (a.kind === "secret.rotated" && d.others_expire_at) {
     return h("span", {}, "New secret; the others expire ", time(d.others_expire_at));
   }
+  if (a.kind === "secret.created" && !d.message) return h("span", {}, "New identity secret created by an admin.");
+  if (a.kind === "secret.imported" && !d.message) return h("span", {}, "Secret imported from another system by an admin.");
   if (d.diagnosis) return h("span", {}, d.diagnosis);
   if (d.message) return h("span", {}, d.message);
   const keys = Object.keys(d);

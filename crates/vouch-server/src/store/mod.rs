@@ -1,6 +1,7 @@
 //! Storage: one trait, one implementation per backend, chosen from the
 //! database URL at start-up.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::Path;
@@ -194,6 +195,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<Page<AttemptRecord>>;
 }
 
+/// True for `postgres://…` and `postgresql://…`.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// Opens the store named by `database_url`, or SQLite in `data_dir`.
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     match database_url {
@@ -201,11 +207,7 @@ pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result
         Some(url) if url.starts_with("sqlite:") => {
             Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?))
         }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            anyhow::bail!(
-                "PostgreSQL support is not built into this version yet; unset VOUCH_DATABASE_URL to use the embedded SQLite store"
-            )
-        }
+        Some(url) if is_postgres_url(url) => Ok(Arc::new(postgres::PgStore::open(url).await?)),
         Some(other) => {
             let scheme = other.split(':').next().unwrap_or(other);
             anyhow::bail!(

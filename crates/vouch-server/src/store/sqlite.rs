@@ -193,7 +193,13 @@ async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, ou
             }
         }
         if !batch.is_empty() {
-            if run_batch(&mut conn, &mut batch).await {
+            let started = std::time::Instant::now();
+            let size = batch.len();
+            let queued = run_batch(&mut conn, &mut batch).await;
+            let m = &*crate::metrics::METRICS;
+            m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
+            m.db_batch_size.observe(size as f64);
+            if queued {
                 outbox.notify_one();
             }
         }

@@ -126,6 +126,10 @@ impl Dispatcher {
             ),
             Err(e) => (None, None, Some(e), false),
         };
+        crate::metrics::Metrics::outcome(
+            &crate::metrics::METRICS.webhook_deliveries,
+            if success { "delivered" } else { "failed" },
+        );
         tracing::info!(
             endpoint_id = %d.endpoint_id,
             message_id = %d.message_id,

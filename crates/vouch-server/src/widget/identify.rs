@@ -178,6 +178,14 @@ pub async fn identify(
         }
     };
     let user = &outcome.user;
+    crate::metrics::METRICS.verification(
+        if proof_given(&input) { "verified" } else { "unverified" },
+        match (&input.signature, &input.token) {
+            (Some(_), _) => "signature",
+            (_, Some(_)) => "token",
+            _ => "none",
+        },
+    );
     let visitor_id = vouch_core::keys::generate_id("vis");
     let (session_token, expires_at) = super::issue_session(
         &state,
@@ -268,6 +276,13 @@ async fn record(
     extra: Option<Value>,
     now: Ts,
 ) {
+    let method = extra
+        .as_ref()
+        .and_then(|e| e.get("proof"))
+        .and_then(Value::as_str)
+        .map(|p| if p == "token" { "token" } else { "signature" })
+        .unwrap_or("none");
+    crate::metrics::METRICS.verification("rejected", method);
     let mut detail = json!({ "code": err.code, "message": err.message });
     if let (Value::Object(d), Some(Value::Object(e))) = (&mut detail, extra) {
         d.extend(e);

@@ -62,6 +62,7 @@ pub(crate) fn issue_session(
         iat,
         exp,
     };
+    crate::metrics::METRICS.sessions_issued.inc();
     let token = state.sessions().issue(&claims).map_err(|e| {
         tracing::error!(error = %e, "session signing failed");
         ApiError::internal()
