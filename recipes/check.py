@@ -8,8 +8,9 @@ Environment:
   RECIPES_LANGS   comma-separated subset of languages (default: all)
   RECIPES_REQUIRE comma-separated languages whose runtime must be present (a missing
                   runtime then counts as a failure instead of a skip)
-  VOUCH_URL, VOUCH_PK, VOUCH_SK, VOUCH_KID
-                  a running Vouch: base URL, publishable key, identity secret, its key id
+  VOUCH_URL, VOUCH_PK, VOUCH_SK, VOUCH_KID, VOUCH_ENV, VOUCH_ADMIN_TOKEN
+                  a running Vouch (started with --allow-private-webhooks): base URL,
+                  publishable key, identity secret, its key id, environment id, admin token
 
 Prints one line per failed check, a summary table, and "N passed, N failed" last.
 Exit status 1 when any check failed.
@@ -19,12 +20,14 @@ import base64
 import concurrent.futures
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -175,7 +178,7 @@ def expect(got, want):
         raise AssertionError(f"got {got!r}, want {want!r}")
 
 
-def http(method, path, body=None, bearer=None):
+def api(method, path, body=None, bearer=None):
     url = os.environ["VOUCH_URL"].rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
@@ -206,7 +209,7 @@ def live_checks(lang):
     def identify_signature():
         uid = f"{lang}-user-Zoë-用户 1"
         sig = run(lang, "sign_user", [uid], sk)
-        status, body = http("POST", "/v1/identify", {"user_id": uid, "signature": sig}, pk)
+        status, body = api("POST", "/v1/identify", {"user_id": uid, "signature": sig}, pk)
         want_user(status, body, uid, "signature")
         state["session"] = body["session_token"]
 
@@ -215,7 +218,7 @@ def live_checks(lang):
             raise AssertionError("no session (identify with signature failed)")
         cid = f"{lang}-company-Acme Ünïcode"
         sig = run(lang, "sign_company", [cid], sk)
-        status, body = http(
+        status, body = api(
             "POST", "/v1/group", {"company_id": cid, "signature": sig}, state["session"]
         )
         if status != 200 or not (body.get("company") or {}).get("verified"):
@@ -226,7 +229,7 @@ def live_checks(lang):
         attrs = json.loads(LIVE_ATTRIBUTES)
         sig = run(lang, "sign_user", [uid], sk)
         asig = run(lang, "sign_attributes", [LIVE_ATTRIBUTES], sk)
-        status, body = http(
+        status, body = api(
             "POST",
             "/v1/identify",
             {"user_id": uid, "signature": sig, "attributes": attrs, "attributes_signature": asig},
@@ -240,7 +243,7 @@ def live_checks(lang):
         uid = f"{lang}-token-👩‍💻"
         attrs = {"plan": "pro", "seats": 3, "name": "Zoë"}
         tok = run(lang, "identity_token", [uid, json.dumps(attrs)], sk, kid)
-        status, body = http("POST", "/v1/identify", {"user_id": uid, "token": tok}, pk)
+        status, body = api("POST", "/v1/identify", {"user_id": uid, "token": tok}, pk)
         want_user(status, body, uid, "token")
         if body["user"].get("verified_attributes") != attrs:
             raise AssertionError(f"verified_attributes {body['user'].get('verified_attributes')}")
@@ -248,7 +251,7 @@ def live_checks(lang):
     def identify_token_without_kid():
         uid = f"{lang}-token-nokid"
         tok = run(lang, "identity_token", [uid], sk)
-        status, body = http("POST", "/v1/identify", {"user_id": uid, "token": tok}, pk)
+        status, body = api("POST", "/v1/identify", {"user_id": uid, "token": tok}, pk)
         want_user(status, body, uid, "token")
 
     yield "live identify with signature", identify_signature
@@ -256,6 +259,105 @@ def live_checks(lang):
     yield "live identify with attributes_signature", identify_attributes
     yield "live identify with token (kid, attributes)", identify_token
     yield "live identify with token (no kid)", identify_token_without_kid
+
+
+VENDOR_LANGS = ("node", "python")
+
+
+def run_vendor(lang, name, args, env, stdin=b""):
+    """Runs a vendor-side recipe (verify_session, verify_webhook); returns (exit code, stdout)."""
+    script = {"node": ["node", f"{name}.mjs"], "python": [sys.executable, f"{name}.py"]}[lang]
+    p = subprocess.run(
+        script + list(args),
+        env=dict(os.environ, LC_ALL="C.UTF-8", **env),
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        cwd=os.path.join(RECIPES, lang),
+    )
+    return p.returncode, p.stdout.decode("utf-8", "replace").strip()
+
+
+def vendor_checks(lang, hook):
+    pk, sk = os.environ["VOUCH_PK"], os.environ["VOUCH_SK"]
+    env = {"VOUCH_URL": os.environ["VOUCH_URL"], "VOUCH_ENVIRONMENT": os.environ["VOUCH_ENV"]}
+
+    def session_token_verifies():
+        uid = f"{lang}-session-Zoë"
+        sig = run(lang, "sign_user", [uid], sk)
+        status, body = api("POST", "/v1/identify", {"user_id": uid, "signature": sig}, pk)
+        want_user(status, body, uid, "signature")
+        token = body["session_token"]
+        code, out = run_vendor(lang, "verify_session", [token], env)
+        if code != 0 or json.loads(out or "null") != {"userId": uid, "verified": True}:
+            raise AssertionError(f"verify_session exit {code}: {out!r}")
+        head, payload, sig_part = token.split(".")
+        forged = json.loads(b64url_decode(payload))
+        forged["sub"] = "someone-else"
+        forged_payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        code, out = run_vendor(lang, "verify_session", [f"{head}.{forged_payload}.{sig_part}"], env)
+        if code != 1:
+            raise AssertionError(f"a token with a changed sub was accepted (exit {code}): {out!r}")
+        other = dict(env, VOUCH_ENVIRONMENT="env_someotherenvironment")
+        code, out = run_vendor(lang, "verify_session", [token], other)
+        if code != 1:
+            raise AssertionError(f"a token of another environment was accepted (exit {code})")
+
+    def webhook_verifies():
+        if not hook.get("delivery"):
+            raise AssertionError(f"no webhook delivery was received: {hook.get('error')}")
+        headers, body = hook["delivery"]
+        args = [headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"]]
+        wenv = {"VOUCH_WEBHOOK_SECRET": hook["secret"]}
+        code, out = run_vendor(lang, "verify_webhook", args, wenv, body)
+        if code != 0 or out != "valid":
+            raise AssertionError(f"a real delivery did not verify (exit {code}): {out!r}")
+        code, out = run_vendor(lang, "verify_webhook", args, wenv, body.replace(b"}", b" }", 1))
+        if code != 1 or out != "invalid":
+            raise AssertionError(f"a changed body verified (exit {code}): {out!r}")
+
+    yield "live session token verified with the JWKS", session_token_verifies
+    yield "live webhook delivery verified", webhook_verifies
+
+
+def webhook_delivery():
+    """Registers a webhook endpoint on a local receiver, causes a user.created event and
+    returns {"secret", "delivery": (headers, raw body)} or {"error"}."""
+    got = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        admin = os.environ["VOUCH_ADMIN_TOKEN"]
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+        status, body = api(
+            "POST",
+            f"/admin/v1/environments/{os.environ['VOUCH_ENV']}/webhooks",
+            {"url": url, "event_types": ["user.created"]},
+            admin,
+        )
+        if status not in (200, 201) or not str((body or {}).get("secret", "")).startswith("whsec_"):
+            return {"error": f"creating the endpoint answered {status} {body}"}
+        uid = "webhook-trigger"
+        sig = hmac.new(os.environ["VOUCH_SK"].encode(), uid.encode(), hashlib.sha256).hexdigest()
+        api("POST", "/v1/identify", {"user_id": uid, "signature": sig}, os.environ["VOUCH_PK"])
+        for _ in range(150):
+            if got:
+                return {"secret": body["secret"], "delivery": got[0]}
+            time.sleep(0.1)
+        return {"error": "nothing arrived within 15 s"}
+    finally:
+        server.shutdown()
 
 
 def want_user(status, body, uid, verified_by):
@@ -268,7 +370,7 @@ def want_user(status, body, uid, verified_by):
 
 def live_control():
     """The live checks mean something only if the server rejects a wrong signature."""
-    status, body = http(
+    status, body = api(
         "POST", "/v1/identify", {"user_id": "control", "signature": "0" * 64}, os.environ["VOUCH_PK"]
     )
     code = ((body or {}).get("error") or {}).get("code")
@@ -339,12 +441,17 @@ def main():
         print(f"FAIL docs: {line}")
     rows.append(("docs", f"{p}/{p + len(fails)} blocks match", "-", ""))
 
+    hook = webhook_delivery() if live else {}
+
     def one(lang):
         why = unavailable(lang)
         if why:
             return lang, why, None, None
+        checks = list(live_checks(lang))
+        if lang in VENDOR_LANGS:
+            checks += list(vendor_checks(lang, hook))
         return lang, None, run_checks(vector_checks(lang, vectors)), (
-            run_checks(live_checks(lang)) if live else None
+            run_checks(checks) if live else None
         )
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:

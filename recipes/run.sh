@@ -80,7 +80,7 @@ data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export VOUCH_ADMIN_TOKEN="recipes-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
 env -u VOUCH_PUBLIC_URL -u VOUCH_DATABASE_URL -u VOUCH_MASTER_KEY -u VOUCH_DATA_DIR -u VOUCH_ADDR \
-  "$VOUCH_BIN" serve --data-dir "$data" --addr "127.0.0.1:$port" >"$data/stdout" 2>"$data/stderr" &
+  "$VOUCH_BIN" serve --data-dir "$data" --addr "127.0.0.1:$port" --allow-private-webhooks >"$data/stdout" 2>"$data/stderr" &
 server=$!
 cleanup() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$data"; }
 trap cleanup EXIT
@@ -92,14 +92,15 @@ done
 banner="$(cat "$data/stdout")"
 VOUCH_PK="$(grep -oE 'pk_(test|live)_[A-Za-z0-9]+' <<<"$banner" | head -1)"
 VOUCH_SK="$(sed -nE 's/.*Identity secret:[[:space:]]+([^[:space:]]+).*/\1/p' <<<"$banner" | head -1)"
+VOUCH_ENV="$(grep -oE 'env_[A-Za-z0-9]+' <<<"$banner" | head -1)"
 VOUCH_KID="$(sed -nE 's/.*Identity secret:.*\((key_[A-Za-z0-9]+)\).*/\1/p' <<<"$banner" | head -1)"
-if [ -z "$VOUCH_PK" ] || [ -z "$VOUCH_SK" ] || [ -z "$VOUCH_KID" ]; then
+if [ -z "$VOUCH_PK" ] || [ -z "$VOUCH_SK" ] || [ -z "$VOUCH_KID" ] || [ -z "$VOUCH_ENV" ]; then
   log "could not start Vouch or read its banner:"
   cat "$data/stdout" "$data/stderr" >&2
   echo "0 passed, 1 failed"
   exit 1
 fi
-export VOUCH_URL="http://127.0.0.1:$port" VOUCH_PK VOUCH_SK VOUCH_KID
+export VOUCH_URL="http://127.0.0.1:$port" VOUCH_PK VOUCH_SK VOUCH_KID VOUCH_ENV
 log "Vouch at $VOUCH_URL (${VOUCH_KID})"
 
 # --- 4. the checks -------------------------------------------------------------------------

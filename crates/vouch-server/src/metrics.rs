@@ -67,23 +67,59 @@ impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("vouch");
         let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
         let http_duration: Hist = Family::new_with_constructor(latency_histogram);
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", http_duration.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_duration.clone(),
+        );
         let verifications = Family::<VerificationLabels, Counter>::default();
-        registry.register("verifications", "Identify outcomes by result and proof method", verifications.clone());
+        registry.register(
+            "verifications",
+            "Identify outcomes by result and proof method",
+            verifications.clone(),
+        );
         let db_commit_seconds = latency_histogram();
-        registry.register("db_commit_seconds", "Duration of one group-commit transaction", db_commit_seconds.clone());
+        registry.register(
+            "db_commit_seconds",
+            "Duration of one group-commit transaction",
+            db_commit_seconds.clone(),
+        );
         let db_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 10));
-        registry.register("db_batch_size", "Writes committed together in one transaction", db_batch_size.clone());
+        registry.register(
+            "db_batch_size",
+            "Writes committed together in one transaction",
+            db_batch_size.clone(),
+        );
         let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
-        registry.register("webhook_deliveries", "Webhook delivery attempts by outcome", webhook_deliveries.clone());
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome",
+            webhook_deliveries.clone(),
+        );
         let cache_lookups = Family::<OutcomeLabels, Counter>::default();
-        registry.register("key_cache_lookups", "Publishable-key lookups in the in-memory cache (hit or miss)", cache_lookups.clone());
+        registry.register(
+            "key_cache_lookups",
+            "Publishable-key lookups in the in-memory cache (hit or miss)",
+            cache_lookups.clone(),
+        );
         let sessions_issued = Counter::default();
-        registry.register("sessions_issued", "Session tokens issued", sessions_issued.clone());
+        registry.register(
+            "sessions_issued",
+            "Session tokens issued",
+            sessions_issued.clone(),
+        );
         let in_flight = Gauge::default();
-        registry.register("http_requests_in_flight", "Requests being served", in_flight.clone());
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being served",
+            in_flight.clone(),
+        );
         Self {
             registry,
             http_requests,

@@ -170,7 +170,10 @@ async fn follow_changes(
             return;
         }
         // One rebuild covers every signal that arrived meanwhile.
-        while !matches!(changes.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+        while !matches!(
+            changes.try_recv(),
+            Err(TryRecvError::Empty | TryRecvError::Closed)
+        ) {}
         let Some(inner) = state.upgrade() else {
             return;
         };

@@ -91,9 +91,7 @@ async fn users_list_filters_by_verified_and_pages_with_a_cursor() {
     expected.sort();
     assert_eq!(seen, expected);
     // Filter and cursor together.
-    let p1 = s
-        .admin_get(&format!("{base}?verified=true&limit=3"))
-        .await;
+    let p1 = s.admin_get(&format!("{base}?verified=true&limit=3")).await;
     assert_eq!(ids(&p1), ["v-a", "v-b", "v-c"]);
     let c = p1["next_cursor"].as_str().unwrap();
     let p2 = s
@@ -118,14 +116,18 @@ async fn stats_count_verified_unverified_and_rejected_identifies() {
             .await;
     }
     let t = token(&env.secret, None, &IdentityClaims::new("c"));
-    s.identify_ok(&env.pk, &json!({"user_id": "c", "token": t})).await;
+    s.identify_ok(&env.pk, &json!({"user_id": "c", "token": t}))
+        .await;
     for id in ["x", "y", "x"] {
         s.identify_ok(&env.pk, &json!({"user_id": id})).await;
     }
     // Rejected: a wrong signature, and an unproven call for a verified user.
-    s.identify(&env.pk, &json!({"user_id": "a", "signature": corrupt(&env.sign("a"))}))
-        .await
-        .expect_error(401, "invalid_signature");
+    s.identify(
+        &env.pk,
+        &json!({"user_id": "a", "signature": corrupt(&env.sign("a"))}),
+    )
+    .await
+    .expect_error(401, "invalid_signature");
     s.identify(&env.pk, &json!({"user_id": "a"}))
         .await
         .expect_error(401, "signature_required");
@@ -172,7 +174,10 @@ async fn diagnose_names_the_likely_mistake() {
     assert_eq!(newline["valid"], json!(false));
     assert_eq!(newline["cause"], json!("surrounding_whitespace"));
     assert!(
-        newline["message"].as_str().unwrap().contains("trailing newline"),
+        newline["message"]
+            .as_str()
+            .unwrap()
+            .contains("trailing newline"),
         "{newline}"
     );
     // Another environment's secret.
@@ -192,7 +197,11 @@ async fn diagnose_names_the_likely_mistake() {
     let sha1 = diagnose(&s, &path, "42", "ab".repeat(20)).await;
     assert_eq!(sha1["cause"], json!("wrong_hash_sha1"));
     // Diagnose never reveals the secret, and it is no widget call: nothing is revoked.
-    assert!(!serde_json::to_string(&swapped).unwrap().contains(&env.secret));
+    assert!(
+        !serde_json::to_string(&swapped)
+            .unwrap()
+            .contains(&env.secret)
+    );
     assert_eq!(s.secret_status(&env.id, &env.key_id).await, "active");
     // Bad input.
     s.admin(Method::POST, &path, Some(&json!({"user_id": "42"})))
@@ -248,7 +257,10 @@ async fn audit_log_diagnoses_failed_verifications() {
 async fn health_and_readiness() {
     let s = Server::start().await;
     let h = s.get("/healthz", None).await;
-    assert!(h.header("x-request-id").is_some_and(|v| v.starts_with("req_")));
+    assert!(
+        h.header("x-request-id")
+            .is_some_and(|v| v.starts_with("req_"))
+    );
     assert_eq!(h.expect_status(200), json!({"status": "ok"}));
     assert_eq!(
         s.get("/readyz", None).await.expect_status(200),
@@ -282,6 +294,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/v1/environments/{env}/stats"),
     ("post", "/admin/v1/environments/{env}/diagnose"),
     ("post", "/admin/v1/signing-keys/rotate"),
+    ("get", "/admin/v1/environments/{env}/webhooks"),
+    ("post", "/admin/v1/environments/{env}/webhooks"),
+    ("get", "/admin/v1/environments/{env}/webhooks/{id}"),
+    ("delete", "/admin/v1/environments/{env}/webhooks/{id}"),
+    ("get", "/admin/v1/environments/{env}/webhooks/{id}/deliveries"),
+    ("post", "/admin/v1/environments/{env}/webhooks/{id}/enable"),
+    ("post", "/admin/v1/environments/{env}/webhooks/{id}/replay"),
+    ("post", "/admin/v1/environments/{env}/webhooks/{id}/rotate-secret"),
+    ("get", "/metrics"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/.well-known/jwks.json"),

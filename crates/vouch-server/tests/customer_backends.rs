@@ -14,9 +14,13 @@ fn node(script: &str, secret_value: &str, id: &str) -> String {
 }
 
 fn python(script: &str, secret_value: &str, id: &str) -> String {
-    program_stdout("python3", &["-c", script], &[("S", secret_value), ("ID", id)])
-        .trim_end_matches('\n')
-        .to_string()
+    program_stdout(
+        "python3",
+        &["-c", script],
+        &[("S", secret_value), ("ID", id)],
+    )
+    .trim_end_matches('\n')
+    .to_string()
 }
 
 const NODE_HEX: &str = "process.stdout.write(require('crypto').createHmac('sha256', process.env.S).update(process.env.ID).digest('hex'))";
@@ -50,11 +54,10 @@ async fn node_and_python_signatures_verify_users() {
     for secret_value in [env.secret.as_str(), imported] {
         for id in ["42", "user@example.com", "Zoë 名前"] {
             for (name, run, script, len) in cases {
-                let sig = run(script, secret_value, id);
-                assert_eq!(sig.len(), len, "{name}: {sig:?}");
                 let user_id = format!("{id} #{n}");
                 // The customer signs exactly the id it sends.
                 let sig = run(script, secret_value, &user_id);
+                assert_eq!(sig.len(), len, "{name}: {sig:?}");
                 let out = s
                     .identify_ok(&env.pk, &json!({"user_id": user_id, "signature": sig}))
                     .await;
@@ -82,10 +85,17 @@ async fn python_pyjwt_identity_tokens_verify_users() {
     let t = program_stdout(
         "python3",
         &["-c", script],
-        &[("S", &env.secret), ("ID", "py-token-user"), ("KID", &env.key_id)],
+        &[
+            ("S", &env.secret),
+            ("ID", "py-token-user"),
+            ("KID", &env.key_id),
+        ],
     );
     let out = s
-        .identify_ok(&env.pk, &json!({"user_id": "py-token-user", "token": t.trim()}))
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "py-token-user", "token": t.trim()}),
+        )
         .await;
     assert_eq!(out["user"]["verified_by"], json!("token"));
     assert_eq!(out["user"]["verified_attributes"], json!({"plan": "pro"}));

@@ -113,9 +113,8 @@ impl Vouch {
         let v = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, v)
     }
@@ -330,7 +329,11 @@ struct Receiver {
     task: JoinHandle<()>,
 }
 
-async fn record(State(inner): State<Arc<Mutex<RecvState>>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn record(
+    State(inner): State<Arc<Mutex<RecvState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut s = inner.lock().unwrap();
     let answer = s.script.pop_front().unwrap_or_else(|| s.default.clone());
     let answered = match &answer {
@@ -426,7 +429,10 @@ impl Drop for Receiver {
 /// Our own verification: some `v1,` part of `webhook-signature` is the HMAC of
 /// `id.timestamp.body` under `secret`.
 fn verifies_ours(secret: &str, hit: &Hit) -> bool {
-    let ts: i64 = hit.h("webhook-timestamp").parse().expect("an integer timestamp");
+    let ts: i64 = hit
+        .h("webhook-timestamp")
+        .parse()
+        .expect("an integer timestamp");
     let expected = vouch_server::webhooks::sign(secret, &hit.id(), ts, hit.body.as_bytes())
         .expect("a valid whsec secret");
     hit.signatures()
@@ -443,10 +449,11 @@ fn verify_python(cases: &[(&str, &Hit, Option<&str>)]) -> Vec<bool> {
     let input: Vec<Value> = cases
         .iter()
         .map(|(secret, hit, body)| {
-            let headers: serde_json::Map<String, Value> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
-                .iter()
-                .map(|n| (n.to_string(), json!(hit.h(n))))
-                .collect();
+            let headers: serde_json::Map<String, Value> =
+                ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                    .iter()
+                    .map(|n| (n.to_string(), json!(hit.h(n))))
+                    .collect();
             json!({"secret": secret, "body": body.unwrap_or(&hit.body), "headers": headers})
         })
         .collect();
@@ -457,7 +464,12 @@ fn verify_python(cases: &[(&str, &Hit, Option<&str>)]) -> Vec<bool> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 {} ({e}): python3 is required", script.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run python3 {} ({e}): python3 is required",
+                script.display()
+            )
+        });
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
@@ -510,7 +522,10 @@ fn assert_standard(hit: &Hit, secret: &str) {
         use base64ct::{Base64, Encoding};
         assert_eq!(Base64::decode_vec(sig).expect("base64").len(), 32);
     }
-    assert!(verifies_ours(secret, hit), "signature does not verify: {hit:?}");
+    assert!(
+        verifies_ours(secret, hit),
+        "signature does not verify: {hit:?}"
+    );
     let body = hit.json();
     let keys: BTreeSet<&str> = body
         .as_object()
@@ -518,7 +533,11 @@ fn assert_standard(hit: &Hit, secret: &str) {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, BTreeSet::from(["data", "timestamp", "type"]), "{body}");
+    assert_eq!(
+        keys,
+        BTreeSet::from(["data", "timestamp", "type"]),
+        "{body}"
+    );
     let ts = body["timestamp"].as_str().expect("timestamp");
     assert!(ts.ends_with('Z'), "UTC: {ts}");
     parse_rfc3339(ts);
@@ -579,7 +598,10 @@ async fn every_event_type_arrives_signed_and_filtered() {
         s3["value"].as_str().unwrap().to_string(),
     );
     let (status, v) = vouch
-        .identify(&env, &json!({"user_id": "user-3", "attributes": {"note": v3}}))
+        .identify(
+            &env,
+            &json!({"user_id": "user-3", "attributes": {"note": v3}}),
+        )
         .await;
     assert_eq!(status, 403, "{v}");
     assert_eq!(v["error"]["code"], "secret_key_exposed");
@@ -618,7 +640,10 @@ async fn every_event_type_arrives_signed_and_filtered() {
 
     for hit in &hits_all {
         assert_standard(hit, &sec_all);
-        assert!(!verifies_ours(&sec_some, hit), "another endpoint's secret must not verify");
+        assert!(
+            !verifies_ours(&sec_some, hit),
+            "another endpoint's secret must not verify"
+        );
     }
     for hit in &hits_some {
         assert_standard(hit, &sec_some);
@@ -633,7 +658,11 @@ async fn every_event_type_arrives_signed_and_filtered() {
     // Secret values never leave Vouch in a webhook body.
     for hit in hits_all.iter().chain(&hits_some) {
         for value in [&env.secret, &v2, &v3] {
-            assert!(!hit.body.contains(value.as_str()), "a secret value in {}", hit.body);
+            assert!(
+                !hit.body.contains(value.as_str()),
+                "a secret value in {}",
+                hit.body
+            );
         }
     }
 
@@ -659,7 +688,12 @@ async fn every_event_type_arrives_signed_and_filtered() {
     ]);
     for (kind, plan) in [("user.created", "free"), ("user.updated", "pro")] {
         let data = &by_kind(kind)[0];
-        let keys: BTreeSet<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: BTreeSet<&str> = data
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, user_keys, "{kind}: the user object: {data}");
         assert_eq!(data["id"], "user-1");
         assert_eq!(data["verified"], true);
@@ -676,24 +710,32 @@ async fn every_event_type_arrives_signed_and_filtered() {
         .collect();
     assert_eq!(created, BTreeSet::from([k2.clone(), k3.clone()]));
     let revoked = &by_kind("secret.revoked")[0];
-    assert_eq!((revoked["id"].as_str(), revoked["status"].as_str()), (Some(k2.as_str()), Some("revoked")));
+    assert_eq!(
+        (revoked["id"].as_str(), revoked["status"].as_str()),
+        (Some(k2.as_str()), Some("revoked"))
+    );
     let exposed = &by_kind("secret.exposed")[0];
-    assert_eq!((exposed["id"].as_str(), exposed["status"].as_str()), (Some(k3.as_str()), Some("revoked")));
-    for data in by_kind("secret.created")
-        .iter()
-        .chain([revoked, exposed])
-    {
+    assert_eq!(
+        (exposed["id"].as_str(), exposed["status"].as_str()),
+        (Some(k3.as_str()), Some("revoked"))
+    );
+    for data in by_kind("secret.created").iter().chain([revoked, exposed]) {
         assert!(data.get("value").is_none(), "secret metadata only: {data}");
         assert!(data["created_at"].is_string(), "{data}");
         assert_eq!(data["environment_id"], json!(env.id), "{data}");
     }
 
     // The independent verifier accepts every request under its endpoint's secret ...
-    let mut genuine: Vec<(&str, &Hit, Option<&str>)> =
-        hits_all.iter().map(|h| (sec_all.as_str(), h, None)).collect();
+    let mut genuine: Vec<(&str, &Hit, Option<&str>)> = hits_all
+        .iter()
+        .map(|h| (sec_all.as_str(), h, None))
+        .collect();
     genuine.extend(hits_some.iter().map(|h| (sec_some.as_str(), h, None)));
     let ok = verify_python(&genuine);
-    assert!(ok.iter().all(|b| *b), "standardwebhooks rejected a delivery: {ok:?}");
+    assert!(
+        ok.iter().all(|b| *b),
+        "standardwebhooks rejected a delivery: {ok:?}"
+    );
     // ... and rejects a changed body or another secret (it is not a no-op).
     let tampered = hits_all[0].body.replacen('{', "{ ", 1);
     let forged = verify_python(&[
@@ -709,13 +751,19 @@ async fn a_failed_attempt_is_retried_under_the_same_webhook_id_and_logged() {
     let env = vouch.env().await;
     let recv = Receiver::start(Answer::Status(200)).await;
     recv.then(Answer::Status(500));
-    let (wh, secret) = vouch.webhook(&env, &recv.url, Some(&["user.created"])).await;
+    let (wh, secret) = vouch
+        .webhook(&env, &recv.url, Some(&["user.created"]))
+        .await;
 
     vouch.identify_signed(&env, "retry-me", json!({})).await;
     let hits = recv.wait_count(2).await;
     let (first, second) = (&hits[0], &hits[1]);
     assert_eq!((first.answered, second.answered), (500, 200));
-    assert_eq!(first.id(), second.id(), "one stable webhook-id across attempts");
+    assert_eq!(
+        first.id(),
+        second.id(),
+        "one stable webhook-id across attempts"
+    );
     assert_eq!(first.body, second.body);
     assert_standard(first, &secret);
     assert_standard(second, &secret);
@@ -728,7 +776,11 @@ async fn a_failed_attempt_is_retried_under_the_same_webhook_id_and_logged() {
     let log = vouch.wait_deliveries(&env, &wh, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log_again = vouch.deliveries(&env, &wh).await;
-    assert_eq!(log_again.len(), 2, "no attempt after the success: {log_again:?}");
+    assert_eq!(
+        log_again.len(),
+        2,
+        "no attempt after the success: {log_again:?}"
+    );
     let (a1, a2) = (&log[0], &log[1]);
     for a in [a1, a2] {
         assert_eq!(a["message_id"], json!(first.id()), "{a}");
@@ -747,7 +799,11 @@ async fn a_failed_attempt_is_retried_under_the_same_webhook_id_and_logged() {
         "the response is cut to a snippet ({} bytes)",
         snippet.len()
     );
-    let next = parse_rfc3339(a1["next_retry_at"].as_str().expect("next_retry_at on the failure"));
+    let next = parse_rfc3339(
+        a1["next_retry_at"]
+            .as_str()
+            .expect("next_retry_at on the failure"),
+    );
     assert!(next >= parse_rfc3339(a1["created_at"].as_str().unwrap()) - time::Duration::seconds(1));
     assert_eq!(a2["attempt"], 2);
     assert_eq!(a2["status_code"], 200);
@@ -809,7 +865,11 @@ async fn a_failing_endpoint_is_disabled_holds_events_and_replays_them() {
         )
         .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(recv.hits().len(), 3, "nothing is sent to a disabled endpoint");
+    assert_eq!(
+        recv.hits().len(),
+        3,
+        "nothing is sent to a disabled endpoint"
+    );
     let (status, v) = vouch
         .admin(Method::POST, &format!("{wh_path}/replay"), None)
         .await;
@@ -843,7 +903,12 @@ async fn a_failing_endpoint_is_disabled_holds_events_and_replays_them() {
     let kinds = sorted(delivered.iter().map(|h| h.kind()).collect());
     assert_eq!(
         kinds,
-        ["secret.created", "user.created", "user.created", "user.created"]
+        [
+            "secret.created",
+            "user.created",
+            "user.created",
+            "user.created"
+        ]
     );
     assert!(
         delivered.iter().any(|h| h.id() == first_id),
@@ -854,14 +919,20 @@ async fn a_failing_endpoint_is_disabled_holds_events_and_replays_them() {
         .filter(|h| h.kind() == "user.created")
         .map(|h| h.json()["data"]["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(users, BTreeSet::from(["first", "second", "third"].map(String::from)));
+    assert_eq!(
+        users,
+        BTreeSet::from(["first", "second", "third"].map(String::from))
+    );
     for h in &delivered {
         assert_standard(h, &secret);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(recv.hits().len(), 7, "each replayed event is sent once");
     let audit = vouch.audit(&env).await;
-    assert!(audit.iter().any(|a| a["kind"] == "webhook.enabled"), "{audit:?}");
+    assert!(
+        audit.iter().any(|a| a["kind"] == "webhook.enabled"),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -869,11 +940,21 @@ async fn during_a_rotation_both_secrets_sign_every_delivery() {
     let vouch = Vouch::start(true, None).await;
     let env = vouch.env().await;
     let recv = Receiver::start(Answer::Status(200)).await;
-    let (wh, old) = vouch.webhook(&env, &recv.url, Some(&["user.created"])).await;
-    let rotate = format!("/admin/v1/environments/{}/webhooks/{wh}/rotate-secret", env.id);
+    let (wh, old) = vouch
+        .webhook(&env, &recv.url, Some(&["user.created"]))
+        .await;
+    let rotate = format!(
+        "/admin/v1/environments/{}/webhooks/{wh}/rotate-secret",
+        env.id
+    );
 
     let v = vouch
-        .admin_ok(Method::POST, &rotate, Some(&json!({"grace_seconds": 3600})), 200)
+        .admin_ok(
+            Method::POST,
+            &rotate,
+            Some(&json!({"grace_seconds": 3600})),
+            200,
+        )
         .await;
     let new = v["secret"].as_str().expect("the new secret").to_string();
     assert_whsec(&new);
@@ -898,13 +979,22 @@ async fn during_a_rotation_both_secrets_sign_every_delivery() {
     );
     let stranger = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     assert_eq!(
-        verify_python(&[(old.as_str(), hit, None), (new.as_str(), hit, None), (stranger, hit, None)]),
+        verify_python(&[
+            (old.as_str(), hit, None),
+            (new.as_str(), hit, None),
+            (stranger, hit, None)
+        ]),
         [true, true, false]
     );
 
     // A rotation without grace: only the newest secret signs.
     let v = vouch
-        .admin_ok(Method::POST, &rotate, Some(&json!({"grace_seconds": 0})), 200)
+        .admin_ok(
+            Method::POST,
+            &rotate,
+            Some(&json!({"grace_seconds": 0})),
+            200,
+        )
         .await;
     let newest = v["secret"].as_str().unwrap().to_string();
     vouch.identify_signed(&env, "rotated", json!({})).await;
@@ -955,7 +1045,11 @@ async fn private_addresses_are_refused_by_default() {
             Some(&json!({"url": "https://hooks.example.com/x", "event_types": ["user.deleted"]})),
         )
         .await;
-    assert_eq!((status, &v["error"]["code"]), (400, &json!("invalid_request")), "{v}");
+    assert_eq!(
+        (status, &v["error"]["code"]),
+        (400, &json!("invalid_request")),
+        "{v}"
+    );
     let list = vouch.admin_ok(Method::GET, &path, None, 200).await;
     assert_eq!(list["data"], json!([]), "nothing was created");
     // A public URL is accepted.

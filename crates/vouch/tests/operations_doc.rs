@@ -74,7 +74,7 @@ fn parse_help(help: &str) -> Vec<HelpOption> {
     options
 }
 
-/// The rows of the first table in the configuration reference section, as cells.
+/// The rows of the tables in the configuration reference section, as cells.
 fn doc_rows(doc: &str) -> Vec<Vec<String>> {
     let start = doc
         .find(SECTION)
@@ -85,10 +85,12 @@ fn doc_rows(doc: &str) -> Vec<Vec<String>> {
         .lines()
         .filter(|l| l.trim_start().starts_with('|'))
         .map(|l| {
+            // `\|` is a pipe inside a cell (as in `<text\|json>`), not a cell boundary.
             l.trim()
+                .replace("\\|", "\u{0}")
                 .trim_matches('|')
                 .split('|')
-                .map(|c| c.trim().to_string())
+                .map(|c| c.trim().replace('\u{0}', "|"))
                 .collect::<Vec<_>>()
         })
         .filter(|cells| !cells.iter().all(|c| c.chars().all(|ch| ch == '-' || ch == ':')))

@@ -6,7 +6,7 @@
 //! Plain `std` HTTP on both sides (this crate has no HTTP dependencies).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -40,6 +40,10 @@ struct Vouch {
 
 impl Vouch {
     fn start(dir: &Path, run: &str) -> Vouch {
+        Self::start_with(dir, run, SCHEDULE)
+    }
+
+    fn start_with(dir: &Path, run: &str, schedule: &str) -> Vouch {
         let port = free_port();
         let log = |name: &str| {
             std::fs::File::create(dir.join(format!("{run}.{name}.log"))).expect("a log file")
@@ -49,7 +53,7 @@ impl Vouch {
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--allow-private-webhooks")
-            .args(["--webhook-retry-schedule", SCHEDULE])
+            .args(["--webhook-retry-schedule", schedule])
             .env("VOUCH_ADMIN_TOKEN", ADMIN_TOKEN)
             .env_remove("VOUCH_DATABASE_URL")
             .env_remove("VOUCH_MASTER_KEY")
@@ -169,26 +173,40 @@ fn dechunk(mut s: &str) -> String {
 struct Hit {
     headers: BTreeMap<String, String>,
     body: String,
+    /// The status answered; 0 when the receiver hung instead.
+    answered: u16,
 }
 
-/// A minimal HTTP/1.1 receiver: records each request, answers 200, closes.
-fn start_receiver(port: u16) -> Arc<Mutex<Vec<Hit>>> {
+/// What the receiver does with one request.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Status(u16),
+    /// Reads the request and never answers (the connection stays open).
+    Hang,
+}
+
+type Hits = Arc<Mutex<Vec<Hit>>>;
+
+/// A minimal HTTP/1.1 receiver: records each request and answers the next of
+/// `script` (200 once it is empty), one request per connection.
+fn start_receiver(port: u16, script: Vec<Answer>) -> Hits {
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("the receiver port is free again");
     let hits = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let out = hits.clone();
     thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
-            let hits = hits.clone();
+            let (hits, script) = (hits.clone(), script.clone());
             thread::spawn(move || {
-                let _ = serve_one(conn, &hits);
+                let _ = serve_one(conn, &hits, &script);
             });
         }
     });
     out
 }
 
-fn serve_one(conn: TcpStream, hits: &Mutex<Vec<Hit>>) -> std::io::Result<()> {
+fn serve_one(conn: TcpStream, hits: &Mutex<Vec<Hit>>, script: &Mutex<VecDeque<Answer>>) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
@@ -209,13 +227,28 @@ fn serve_one(conn: TcpStream, hits: &Mutex<Vec<Hit>>) -> std::io::Result<()> {
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
+    let answer = script.lock().unwrap().pop_front().unwrap_or(Answer::Status(200));
     hits.lock().unwrap().push(Hit {
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        answered: match answer {
+            Answer::Status(c) => c,
+            Answer::Hang => 0,
+        },
     });
     let mut conn = conn;
-    conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")?;
-    conn.flush()
+    match answer {
+        Answer::Status(code) => {
+            conn.write_all(
+                format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
+            )?;
+            conn.flush()
+        }
+        Answer::Hang => {
+            thread::sleep(Duration::from_secs(120));
+            Ok(())
+        }
+    }
 }
 
 fn sign_hex(secret: &str, message: &str) -> String {
@@ -267,7 +300,7 @@ fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
     );
     vouch.kill9();
 
-    let hits = start_receiver(receiver_port);
+    let hits = start_receiver(receiver_port, Vec::new());
     let restarted_at = Instant::now();
     let vouch = Vouch::start(dir.path(), "second");
 
@@ -330,4 +363,60 @@ fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
         None,
     );
     assert_eq!(w["disabled"], false, "{w}");
+}
+
+/// Waits up to `secs` for `done` over the hits so far.
+fn wait_hits(hits: &Hits, secs: u64, what: &str, done: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = hits.lock().unwrap().clone();
+        if done(&got) {
+            return got;
+        }
+        assert!(Instant::now() < until, "{what} within {secs} s; received: {got:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last scheduled attempt is in flight when Vouch is killed: after the
+/// restart it is tried again (not left pending forever), and delivered.
+#[test]
+fn a_final_attempt_cut_short_by_a_crash_is_tried_again_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver_port = free_port();
+    // The first try fails; the second (the last of a one-retry schedule) hangs.
+    let hits = start_receiver(receiver_port, vec![Answer::Status(500), Answer::Hang]);
+    let vouch = Vouch::start_with(dir.path(), "first", "100");
+    let (status, env) = vouch.admin("POST", "/admin/v1/environments", Some(&json!({"name": "final"})));
+    assert_eq!(status, 201, "{env}");
+    let env_id = env["id"].as_str().unwrap().to_string();
+    let (status, wh) = vouch.admin(
+        "POST",
+        &format!("/admin/v1/environments/{env_id}/webhooks"),
+        Some(&json!({"url": format!("http://127.0.0.1:{receiver_port}/hook"), "event_types": ["user.created"]})),
+    );
+    assert_eq!(status, 201, "{wh}");
+    let wh_id = wh["id"].as_str().unwrap().to_string();
+    let secret = env["secret"]["value"].as_str().unwrap();
+    let pk = env["publishable_key"].as_str().unwrap();
+    let body = json!({"user_id": "last-try", "signature": sign_hex(secret, "last-try")});
+    let (status, v) = http(vouch.port, "POST", "/v1/identify", Some(pk), Some(&body)).unwrap();
+    assert_eq!(status, 200, "{v}");
+    let got = wait_hits(&hits, 10, "the failed try and the hanging last try", |h| h.len() >= 2);
+    let id = got[0].headers["webhook-id"].clone();
+    assert_eq!(got[1].headers["webhook-id"], id);
+    thread::sleep(Duration::from_millis(200));
+    vouch.kill9();
+
+    let vouch = Vouch::start_with(dir.path(), "second", "100");
+    let got = wait_hits(&hits, 40, "a delivery of the event cut short by the crash", |h| {
+        h.iter().any(|x| x.answered == 200)
+    });
+    let ok: Vec<&Hit> = got.iter().filter(|h| h.answered == 200).collect();
+    assert_eq!(ok.len(), 1, "{got:?}");
+    assert_eq!(ok[0].headers["webhook-id"], id, "the same webhook-id after the restart");
+    let (_, w) = vouch.admin("GET", &format!("/admin/v1/environments/{env_id}/webhooks/{wh_id}"), None);
+    assert_eq!(w["disabled"], false, "{w}");
+    let log = vouch.attempts(&env_id, &wh_id);
+    assert!(log.iter().any(|a| a["success"] == true && a["message_id"] == json!(id)), "{log:?}");
 }

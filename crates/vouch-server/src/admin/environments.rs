@@ -52,7 +52,8 @@ fn valid_origin(o: &str) -> bool {
 }
 
 impl EnvironmentIn {
-    fn apply(self, s: &mut EnvSettings, creating: bool) -> Result<(), ApiError> {
+    /// Validates the settings and writes them into `s`.
+    pub fn apply(self, s: &mut EnvSettings, creating: bool) -> Result<(), ApiError> {
         if let Some(name) = self.name {
             let trimmed = name.trim();
             if trimmed.is_empty() || trimmed.chars().count() > 100 {

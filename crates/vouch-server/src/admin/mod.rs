@@ -1,7 +1,7 @@
 //! The admin API (`/admin/v1`), authenticated by an admin token.
 
 mod diagnose;
-mod environments;
+pub mod environments;
 mod secrets;
 mod users;
 mod webhooks;

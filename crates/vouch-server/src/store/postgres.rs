@@ -251,7 +251,9 @@ async fn listen_once(opts: &PgConnectOptions) -> Result<PgListener, sqlx::Error>
         .max_lifetime(None)
         .connect_lazy_with(opts.clone());
     let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen_all([CHANGES_CHANNEL, OUTBOX_CHANNEL]).await?;
+    listener
+        .listen_all([CHANGES_CHANNEL, OUTBOX_CHANNEL])
+        .await?;
     Ok(listener)
 }
 
@@ -664,8 +666,8 @@ async fn claim(
             .and_then(|i| schedule.get(i))
             .map(|d| now_ms + d);
         let delivery_id: String = get(row, "delivery_id")?;
-        // Far in the future when no retry is left (see the SQLite store).
-        let next_at = next.unwrap_or(i64::MAX / 2);
+        // A short lease when no retry is left (see the SQLite store).
+        let next_at = next.unwrap_or(now_ms + super::sqlite::FINAL_ATTEMPT_LEASE_MS);
         sqlx::query(
             "UPDATE webhook_deliveries SET attempts = $1, next_attempt_at = $2, updated_at = $3 WHERE id = $4",
         )
@@ -912,11 +914,7 @@ fn page_limit(limit: u32) -> u32 {
     limit.clamp(1, 200)
 }
 
-fn page<T>(
-    mut data: Vec<T>,
-    limit: u32,
-    cursor: impl Fn(&T) -> String,
-) -> StoreResult<Page<T>> {
+fn page<T>(mut data: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> StoreResult<Page<T>> {
     let next_cursor = if data.len() > limit as usize {
         data.truncate(limit as usize);
         data.last().map(cursor)
@@ -994,7 +992,8 @@ impl Store for PgStore {
             .map_err(db_err)?;
         if n > 0 {
             return Err(StoreError::Conflict(
-                "another Vouch node set up this database at the same moment; start this node again".into(),
+                "another Vouch node set up this database at the same moment; start this node again"
+                    .into(),
             ));
         }
         sqlx::query("INSERT INTO meta (key, value) VALUES ('master_key_check', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -1443,7 +1442,11 @@ impl Store for PgStore {
         .await
         .map_err(db_err)?;
         // Now and then, forget the windows that are over.
-        if self.rate_writes.fetch_add(1, Ordering::Relaxed) % 1024 == 0 {
+        if self
+            .rate_writes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(1024)
+        {
             sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
                 .bind(window)
                 .execute(&self.pool)
@@ -1841,11 +1844,10 @@ pub async fn row_counts(url: &str) -> anyhow::Result<CopyReport> {
     let store = PgStore::open(url).await?;
     let mut out = Vec::new();
     for (table, _) in TABLES {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {table}"
-        )))
-        .fetch_one(&store.pool)
-        .await?;
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&store.pool)
+                .await?;
         out.push((*table, u64::try_from(n).unwrap_or(0)));
     }
     store.close().await;
@@ -1871,11 +1873,10 @@ pub async fn copy_from_sqlite(data_dir: &Path, url: &str) -> anyhow::Result<Copy
     let target = PgStore::open(url).await?;
     let mut tx = target.pool.begin().await?;
     for (table, _) in TABLES {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {table}"
-        )))
-        .fetch_one(&mut *tx)
-        .await?;
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut *tx)
+                .await?;
         if n > 0 {
             anyhow::bail!(
                 "the PostgreSQL database is not empty (table {table} has {n} rows); migrate-store only fills an empty database"

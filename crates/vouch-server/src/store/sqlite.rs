@@ -1444,6 +1444,10 @@ async fn enqueue_secret(
     enqueue(conn, &s.env_id, kind, data, at).await
 }
 
+/// How long a claimed last attempt is left alone before it counts as cut
+/// short by a crash; longer than any attempt takes.
+pub(super) const FINAL_ATTEMPT_LEASE_MS: i64 = 15_000;
+
 async fn claim(
     conn: &mut SqliteConnection,
     now_ms: i64,
@@ -1472,10 +1476,11 @@ async fn claim(
             .and_then(|i| schedule.get(i))
             .map(|d| now_ms + d);
         let delivery_id: String = get(row, "delivery_id")?;
-        // A far-future time when no retry is left: a crash mid-attempt then
-        // leaves the delivery for the record step that never came; it is
-        // marked dead by the next claim pass below.
-        let next_at = next.unwrap_or(i64::MAX / 2);
+        // No retry left: a lease a little longer than one attempt (at most
+        // 10 s, the dispatcher's timeout), so a last attempt cut short by a
+        // crash is tried once more after the restart (then delivered, or dead
+        // and the endpoint disabled) instead of staying pending forever.
+        let next_at = next.unwrap_or(now_ms + FINAL_ATTEMPT_LEASE_MS);
         sqlx::query("UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?")
             .bind(attempt)
             .bind(next_at)

@@ -116,7 +116,7 @@ pub async fn identify(
                 if let Some(j) = claims.jti {
                     let until: Ts = claims
                         .exp
-                        .map(|e| e + vouch_core::token::TOKEN_LEEWAY_SECONDS)
+                        .map(|e| e.saturating_add(vouch_core::token::TOKEN_LEEWAY_SECONDS))
                         .unwrap_or(i64::MAX);
                     jti = Some((j, until));
                 }
@@ -179,7 +179,11 @@ pub async fn identify(
     };
     let user = &outcome.user;
     crate::metrics::METRICS.verification(
-        if proof_given(&input) { "verified" } else { "unverified" },
+        if proof_given(&input) {
+            "verified"
+        } else {
+            "unverified"
+        },
         match (&input.signature, &input.token) {
             (Some(_), _) => "signature",
             (_, Some(_)) => "token",

@@ -1,7 +1,0 @@
-module example.com/vouch-recipes
-
-go 1.19
-
-require github.com/golang-jwt/jwt/v4 v4.4.3
-
-replace github.com/golang-jwt/jwt/v4 => /usr/share/gocode/src/github.com/golang-jwt/jwt
