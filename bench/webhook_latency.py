@@ -221,6 +221,20 @@ def main():
             missing = [u for u in answered if u not in arrivals]
             total_requests = arrival_count[0]
 
+        # Vouch's own log: how long each attempt took (request sent → response read).
+        attempt_ms, cursor = [], None
+        while True:
+            path = f"/admin/v1/environments/{env['id']}/webhooks/{wh['id']}/deliveries?limit=200"
+            if cursor:
+                path += f"&cursor={cursor}"
+            st, page = request(admin, "GET", path, ADMIN_TOKEN)
+            if st != 200:
+                break
+            attempt_ms += [a["latency_ms"] for a in page["data"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+
         def row(name, v):
             return (f"| {name} | {pct(v, 50):.1f} | {pct(v, 90):.1f} | {pct(v, 99):.1f} | {max(v):.1f} |"
                     if v else f"| {name} | - | - | - | - |")
@@ -237,6 +251,7 @@ def main():
         print(row("identify sent → webhook received", lat))
         print(row("identify answered → webhook received", after_answer))
         print(row("identify request (client)", request_ms))
+        print(row("webhook attempt (Vouch's log, latency_ms)", attempt_ms))
         if errors:
             print("first errors:", errors[:5], file=sys.stderr)
         return 0 if not missing and not errors else 1

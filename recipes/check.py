@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs every signing recipe against vectors/vectors.json and, when VOUCH_URL is set,
 against a running Vouch. Called by recipes/run.sh, which installs the runtimes, builds
-what needs building and starts the server; see recipes/README.md.
+what needs building and starts the server; see docs/recipes.md.
 
 Environment:
   RECIPES_BUILD   folder with the compiled Go binaries, Java classes and C# build

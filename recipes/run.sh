@@ -37,7 +37,7 @@ if [ -z "${RECIPES_NO_INSTALL:-}" ]; then
     log "npm ci (recipes/node)"
     (cd recipes/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || log "npm ci failed"
   fi
-  if ! python3 -c 'import rfc8785, jwt' 2>/dev/null; then
+  if ! python3 -c 'import rfc8785, jwt, cryptography' 2>/dev/null; then
     log "pip install -r recipes/python/requirements.txt"
     python3 -m pip install -q -r recipes/python/requirements.txt 2>/dev/null \
       || python3 -m pip install -q --break-system-packages -r recipes/python/requirements.txt \

@@ -38,8 +38,14 @@ describe("admin UI", () => {
     return { status: res.status, body: await res.json() };
   };
 
+  /** Waits until the page has shown the result of the change just made. */
+  const settled = () => page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'));
+
   const identityPage = async () => {
-    await page.goto(`${server.url}/admin#/env/${server.envId}`);
+    const target = `${server.url}/admin#/env/${server.envId}`;
+    // Same URL: a fragment navigation would not render again.
+    if (page.url() === target) await page.reload();
+    else await page.goto(target);
     await page.locator("#enforcement-switch").waitFor({ state: "attached" });
     await page.locator(`tr[data-key-id]`).first().waitFor();
   };
@@ -304,6 +310,54 @@ describe("admin UI", () => {
     assert.equal(await diagnosis.count(), 1, "a diagnosis is shown");
     assert.match(await diagnosis.textContent(), /email/i, "it names the mistake: the email was signed");
     await screenshot(page, "admin-audit");
+  });
+
+  test("allow-anonymous, allowed origins and the unsigned cap are edited from the identity page", async () => {
+    const envPath = `/admin/v1/environments/${server.envId}`;
+    const waitFor = async (predicate, what) => {
+      for (let i = 0; i < 50; i++) {
+        const env = (await server.admin("GET", envPath)).body;
+        if (predicate(env)) return env;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail(`the environment never got ${what}`);
+    };
+    await identityPage();
+    await page.click("#anonymous-switch");
+    await settled();
+    await waitFor((e) => e.allow_anonymous === false, "allow_anonymous false");
+    const anon = await fetch(`${server.url}/v1/sessions`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${server.publishableKey}`, "Content-Type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(anon.status, 403);
+    assert.equal((await anon.json()).error.code, "anonymous_not_allowed");
+    assert.equal(await page.locator("#anonymous-switch").isChecked(), false);
+    await page.click("#anonymous-switch");
+    await settled();
+    await waitFor((e) => e.allow_anonymous === true, "allow_anonymous true");
+    assert.equal(await page.locator("#anonymous-switch").isChecked(), true);
+
+    await page.fill("#origin-input", "https://app.example.com/");
+    await page.click('#origin-input ~ button[type="submit"]');
+    await settled();
+    await page.locator('[data-origin="https://app.example.com"]').waitFor();
+    await waitFor((e) => e.allowed_origins.join() === "https://app.example.com", "the origin");
+    await page.click('[data-origin="https://app.example.com"] button');
+    await settled();
+    assert.equal(await page.locator("[data-origin]").count(), 0);
+    await waitFor((e) => e.allowed_origins.length === 0, "no origins");
+
+    await page.fill("#cap-input", "1000");
+    await page.click('#cap-input ~ button[type="submit"]');
+    await settled();
+    await waitFor((e) => e.unsigned_session_limit === 1000, "a cap of 1000");
+    assert.equal(await page.locator("#cap-input").inputValue(), "1000");
+    await page.fill("#cap-input", "");
+    await page.click('#cap-input ~ button[type="submit"]');
+    await settled();
+    await waitFor((e) => e.unsigned_session_limit === null, "no cap");
   });
 
   test("switching enforcement on from the UI rejects the next unsigned identify", async () => {

@@ -397,3 +397,55 @@ async fn an_imported_secret_sent_from_the_browser_is_exposed() {
         .await
         .expect_error(401, "invalid_signature");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_in_a_malformed_or_mislabelled_widget_body_is_exposed() {
+    let s = Server::start().await;
+    // Malformed JSON: the scan comes before body validation.
+    let e1 = s.env().await;
+    let body = format!(r#"{{"user_id": "u", "signature": "{}""#, e1.secret);
+    s.post_raw("/v1/identify", Some(&e1.pk), "application/json", body)
+        .await
+        .expect_error(403, "secret_key_exposed");
+    assert_exposed(&s, &e1).await;
+    // The wrong content type.
+    let e2 = s.env().await;
+    let body = json!({"user_id": "u", "signature": e2.secret}).to_string();
+    s.post_raw("/v1/identify", Some(&e2.pk), "text/plain", body)
+        .await
+        .expect_error(403, "secret_key_exposed");
+    assert_exposed(&s, &e2).await;
+    // An imported secret (no recognisable shape) in a valid JSON body sent as text.
+    let e3 = s.env().await;
+    let legacy = "legacy-vendor-secret-mislabelled-01";
+    let imported = s
+        .admin(Method::POST, &secrets_path(&e3), Some(&json!({"value": legacy})))
+        .await
+        .expect_status(201);
+    let body = json!({"user_id": "u", "signature": legacy}).to_string();
+    s.post_raw("/v1/identify", Some(&e3.pk), "text/plain", body)
+        .await
+        .expect_error(403, "secret_key_exposed");
+    assert_eq!(
+        s.secret_status(&e3.id, imported["id"].as_str().unwrap()).await,
+        "revoked"
+    );
+    // Without a secret, the usual errors.
+    let e4 = s.env().await;
+    s.post_raw("/v1/identify", Some(&e4.pk), "application/json", "{\"user_id\":")
+        .await
+        .expect_error(400, "invalid_request");
+    s.post_raw("/v1/identify", Some(&e4.pk), "text/plain", "{\"user_id\":\"u\"}")
+        .await
+        .expect_error(415, "unsupported_media_type");
+    // Admin calls are not widget calls: importing a secret in a mislabelled body is just 415.
+    s.post_raw(
+        &secrets_path(&e4),
+        Some(ADMIN_TOKEN),
+        "text/plain",
+        json!({"value": e4.secret}).to_string(),
+    )
+    .await
+    .expect_error(415, "unsupported_media_type");
+    assert_eq!(s.secret_status(&e4.id, &e4.key_id).await, "active");
+}

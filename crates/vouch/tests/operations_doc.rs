@@ -93,7 +93,11 @@ fn doc_rows(doc: &str) -> Vec<Vec<String>> {
                 .map(|c| c.trim().replace('\u{0}', "|"))
                 .collect::<Vec<_>>()
         })
-        .filter(|cells| !cells.iter().all(|c| c.chars().all(|ch| ch == '-' || ch == ':')))
+        .filter(|cells| {
+            !cells
+                .iter()
+                .all(|c| c.chars().all(|ch| ch == '-' || ch == ':'))
+        })
         .collect()
 }
 
@@ -121,7 +125,10 @@ fn help_parser_sees_every_serve_option() {
     let options = parse_help(&serve_help());
     let flags: Vec<&str> = options.iter().map(|o| o.flag.as_str()).collect();
     for expected in ["--addr", "--data-dir", "--master-key", "--admin-token"] {
-        assert!(flags.contains(&expected), "{expected} not parsed from help: {flags:?}");
+        assert!(
+            flags.contains(&expected),
+            "{expected} not parsed from help: {flags:?}"
+        );
     }
     let addr = options.iter().find(|o| o.flag == "--addr").unwrap();
     assert_eq!(addr.env.as_deref(), Some("VOUCH_ADDR"));
@@ -137,13 +144,16 @@ fn configuration_reference_lists_exactly_the_serve_flags_and_variables() {
 
     let help_flags: BTreeSet<String> = options.iter().map(|o| o.flag.clone()).collect();
     let help_envs: BTreeSet<String> = options.iter().filter_map(|o| o.env.clone()).collect();
-    let doc_flags: BTreeSet<String> = rows
-        .iter()
-        .flat_map(|r| words(&r[0], "--"))
-        .collect();
+    let doc_flags: BTreeSet<String> = rows.iter().flat_map(|r| words(&r[0], "--")).collect();
     let doc_envs: BTreeSet<String> = rows
         .iter()
-        .flat_map(|r| r.iter().skip(1).take(1).flat_map(|c| words(c, "VOUCH_")).collect::<Vec<_>>())
+        .flat_map(|r| {
+            r.iter()
+                .skip(1)
+                .take(1)
+                .flat_map(|c| words(c, "VOUCH_"))
+                .collect::<Vec<_>>()
+        })
         .collect();
 
     let undocumented: Vec<_> = help_flags.difference(&doc_flags).collect();
@@ -181,7 +191,9 @@ fn each_documented_flag_has_its_variable_and_default_on_its_row() {
         }
         if let Some(default) = &o.default {
             assert!(
-                row.iter().skip(2).any(|c| c.contains(&format!("`{default}`"))),
+                row.iter()
+                    .skip(2)
+                    .any(|c| c.contains(&format!("`{default}`"))),
                 "the row of {} should give its default `{default}`: {row:?}",
                 o.flag
             );

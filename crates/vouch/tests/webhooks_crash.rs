@@ -66,12 +66,19 @@ impl Vouch {
         let until = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = v.child.try_wait().unwrap() {
-                panic!("vouch exited during start-up ({status}): {}", logs(dir, run));
+                panic!(
+                    "vouch exited during start-up ({status}): {}",
+                    logs(dir, run)
+                );
             }
             if let Ok((200, _)) = http(port, "GET", "/healthz", None, None) {
                 return v;
             }
-            assert!(Instant::now() < until, "vouch did not start: {}", logs(dir, run));
+            assert!(
+                Instant::now() < until,
+                "vouch did not start: {}",
+                logs(dir, run)
+            );
             thread::sleep(Duration::from_millis(50));
         }
     }
@@ -81,7 +88,8 @@ impl Vouch {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut path = format!("/admin/v1/environments/{env_id}/webhooks/{wh_id}/deliveries?limit=200");
+            let mut path =
+                format!("/admin/v1/environments/{env_id}/webhooks/{wh_id}/deliveries?limit=200");
             if let Some(c) = &cursor {
                 path.push_str(&format!("&cursor={c}"));
             }
@@ -114,8 +122,13 @@ impl Drop for Vouch {
 }
 
 fn logs(dir: &Path, run: &str) -> String {
-    let read = |n: &str| std::fs::read_to_string(dir.join(format!("{run}.{n}.log"))).unwrap_or_default();
-    format!("\n--- stdout ---\n{}\n--- stderr ---\n{}", read("stdout"), read("stderr"))
+    let read =
+        |n: &str| std::fs::read_to_string(dir.join(format!("{run}.{n}.log"))).unwrap_or_default();
+    format!(
+        "\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        read("stdout"),
+        read("stderr")
+    )
 }
 
 /// One HTTP/1.1 request over a fresh connection (`Connection: close`).
@@ -129,7 +142,8 @@ fn http(
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.map(Value::to_string).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     if let Some(b) = bearer {
         req.push_str(&format!("Authorization: Bearer {b}\r\n"));
     }
@@ -147,10 +161,15 @@ fn http(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
     Ok((status, v))
 }
@@ -206,7 +225,11 @@ fn start_receiver(port: u16, script: Vec<Answer>) -> Hits {
     out
 }
 
-fn serve_one(conn: TcpStream, hits: &Mutex<Vec<Hit>>, script: &Mutex<VecDeque<Answer>>) -> std::io::Result<()> {
+fn serve_one(
+    conn: TcpStream,
+    hits: &Mutex<Vec<Hit>>,
+    script: &Mutex<VecDeque<Answer>>,
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
@@ -227,7 +250,11 @@ fn serve_one(conn: TcpStream, hits: &Mutex<Vec<Hit>>, script: &Mutex<VecDeque<An
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
-    let answer = script.lock().unwrap().pop_front().unwrap_or(Answer::Status(200));
+    let answer = script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Answer::Status(200));
     hits.lock().unwrap().push(Hit {
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -240,7 +267,8 @@ fn serve_one(conn: TcpStream, hits: &Mutex<Vec<Hit>>, script: &Mutex<VecDeque<An
     match answer {
         Answer::Status(code) => {
             conn.write_all(
-                format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
+                format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .as_bytes(),
             )?;
             conn.flush()
         }
@@ -295,7 +323,9 @@ fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
     let before = vouch.attempts(&env_id, &wh_id);
     let failed = before.len();
     assert!(
-        before.iter().all(|a| a["success"] == false && a["status_code"].is_null()),
+        before
+            .iter()
+            .all(|a| a["success"] == false && a["status_code"].is_null()),
         "nothing can have been delivered yet: {before:?}"
     );
     vouch.kill9();
@@ -307,7 +337,9 @@ fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
     // Every event arrives; allow the longest delay a pre-crash attempt can have left.
     let until = restarted_at + Duration::from_secs(20);
     let distinct = |hits: &[Hit]| -> BTreeSet<String> {
-        hits.iter().map(|h| h.headers["webhook-id"].clone()).collect()
+        hits.iter()
+            .map(|h| h.headers["webhook-id"].clone())
+            .collect()
     };
     loop {
         let got = hits.lock().unwrap().clone();
@@ -325,7 +357,11 @@ fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
     // Settle, then check: nothing lost, nothing invented, each one signed.
     thread::sleep(Duration::from_millis(1000));
     let got = hits.lock().unwrap().clone();
-    assert_eq!(distinct(&got).len(), N, "exactly the N queued events, none invented");
+    assert_eq!(
+        distinct(&got).len(),
+        N,
+        "exactly the N queued events, none invented"
+    );
     let mut delivered_users = BTreeSet::new();
     let mut body_of: BTreeMap<String, String> = BTreeMap::new();
     for hit in &got {
@@ -350,7 +386,10 @@ fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
 
     // The log of the restarted server shows a success for every message.
     let log = vouch.attempts(&env_id, &wh_id);
-    assert!(log.len() >= failed + N, "the pre-crash attempts are kept in the log");
+    assert!(
+        log.len() >= failed + N,
+        "the pre-crash attempts are kept in the log"
+    );
     let ok: BTreeSet<String> = log
         .iter()
         .filter(|a| a["success"] == true)
@@ -373,7 +412,10 @@ fn wait_hits(hits: &Hits, secs: u64, what: &str, done: impl Fn(&[Hit]) -> bool) 
         if done(&got) {
             return got;
         }
-        assert!(Instant::now() < until, "{what} within {secs} s; received: {got:?}");
+        assert!(
+            Instant::now() < until,
+            "{what} within {secs} s; received: {got:?}"
+        );
         thread::sleep(Duration::from_millis(50));
     }
 }
@@ -387,7 +429,11 @@ fn a_final_attempt_cut_short_by_a_crash_is_tried_again_after_restart() {
     // The first try fails; the second (the last of a one-retry schedule) hangs.
     let hits = start_receiver(receiver_port, vec![Answer::Status(500), Answer::Hang]);
     let vouch = Vouch::start_with(dir.path(), "first", "100");
-    let (status, env) = vouch.admin("POST", "/admin/v1/environments", Some(&json!({"name": "final"})));
+    let (status, env) = vouch.admin(
+        "POST",
+        "/admin/v1/environments",
+        Some(&json!({"name": "final"})),
+    );
     assert_eq!(status, 201, "{env}");
     let env_id = env["id"].as_str().unwrap().to_string();
     let (status, wh) = vouch.admin(
@@ -402,21 +448,37 @@ fn a_final_attempt_cut_short_by_a_crash_is_tried_again_after_restart() {
     let body = json!({"user_id": "last-try", "signature": sign_hex(secret, "last-try")});
     let (status, v) = http(vouch.port, "POST", "/v1/identify", Some(pk), Some(&body)).unwrap();
     assert_eq!(status, 200, "{v}");
-    let got = wait_hits(&hits, 10, "the failed try and the hanging last try", |h| h.len() >= 2);
+    let got = wait_hits(&hits, 10, "the failed try and the hanging last try", |h| {
+        h.len() >= 2
+    });
     let id = got[0].headers["webhook-id"].clone();
     assert_eq!(got[1].headers["webhook-id"], id);
     thread::sleep(Duration::from_millis(200));
     vouch.kill9();
 
     let vouch = Vouch::start_with(dir.path(), "second", "100");
-    let got = wait_hits(&hits, 40, "a delivery of the event cut short by the crash", |h| {
-        h.iter().any(|x| x.answered == 200)
-    });
+    let got = wait_hits(
+        &hits,
+        40,
+        "a delivery of the event cut short by the crash",
+        |h| h.iter().any(|x| x.answered == 200),
+    );
     let ok: Vec<&Hit> = got.iter().filter(|h| h.answered == 200).collect();
     assert_eq!(ok.len(), 1, "{got:?}");
-    assert_eq!(ok[0].headers["webhook-id"], id, "the same webhook-id after the restart");
-    let (_, w) = vouch.admin("GET", &format!("/admin/v1/environments/{env_id}/webhooks/{wh_id}"), None);
+    assert_eq!(
+        ok[0].headers["webhook-id"], id,
+        "the same webhook-id after the restart"
+    );
+    let (_, w) = vouch.admin(
+        "GET",
+        &format!("/admin/v1/environments/{env_id}/webhooks/{wh_id}"),
+        None,
+    );
     assert_eq!(w["disabled"], false, "{w}");
     let log = vouch.attempts(&env_id, &wh_id);
-    assert!(log.iter().any(|a| a["success"] == true && a["message_id"] == json!(id)), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|a| a["success"] == true && a["message_id"] == json!(id)),
+        "{log:?}"
+    );
 }

@@ -106,7 +106,7 @@ export function fmtRelative(iso) {
   const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
   if (abs < 60) return rtf.format(s, "second");
   if (abs < 3600) return rtf.format(Math.round(s / 60), "minute");
-  if (abs < 86400) return rtf.format(Math.round(s / 3600), "hour");
+  if (abs < 2 * 86400) return rtf.format(Math.round(s / 3600), "hour");
   return rtf.format(Math.round(s / 86400), "day");
 }
 

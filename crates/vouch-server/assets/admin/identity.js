@@ -27,11 +27,17 @@ export async function renderIdentity(ctx) {
     Api.stats(env.id),
   ]);
   if (!stillCurrent()) return;
+  // aria-busy from the moment a change is sent until the page shows its result.
+  ctx.busy = () => container.setAttribute("aria-busy", "true");
   const rerender = async () => {
-    await ctx.refreshEnv();
-    const fresh = { ...ctx, container: h("div", { class: "page" }) };
-    await renderIdentity(fresh);
-    if (stillCurrent()) mount(container, ...fresh.container.childNodes);
+    ctx.busy();
+    try {
+      await ctx.refreshEnv();
+      // Fetches first, then replaces the page's children in one go.
+      await renderIdentity(ctx);
+    } finally {
+      container.removeAttribute("aria-busy");
+    }
   };
   mount(container,
     pageHeader("Identity verification",
@@ -91,14 +97,14 @@ function enforcementCard(ctx, stats, rerender) {
         input.checked = !checked;
         return;
       }
+      ctx.busy();
       try {
         await Api.updateEnvironment(env.id, { enforcement: checked ? "enforce" : "off" });
         toast(checked ? "Enforcement is on" : "Enforcement is off");
-        await rerender();
       } catch (e) {
-        input.checked = !checked;
         toast(e.message, "error");
       }
+      await rerender();
     },
   });
 
@@ -189,13 +195,14 @@ function secretsCard(ctx, secrets, hints, rerender) {
         danger: true,
       });
       if (!ok) return;
+      ctx.busy();
       try {
         await Api.revokeSecret(env.id, s.id);
         toast("Secret revoked");
-        await rerender();
       } catch (e) {
         toast(e.message, "error");
       }
+      await rerender();
     } }, "trash");
   };
 
@@ -282,6 +289,7 @@ function importDialog(env, rerender) {
 function accessCard(ctx, rerender) {
   const { env } = ctx;
   const patch = async (body, message) => {
+    ctx.busy();
     try {
       await Api.updateEnvironment(env.id, body);
       toast(message);

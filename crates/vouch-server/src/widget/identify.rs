@@ -242,6 +242,13 @@ async fn reject(
     let _ = state.store.rate_fail(f.addr_key, now).await;
     let cause = match (&input.signature, f.which) {
         (Some(sig), "signature") => {
+            // The stored attributes too: the common mistake is signing the
+            // email the customer knows the user by, sent in an earlier call.
+            let mut known = match state.store.get_user(&ctx.env.id, &input.user_id).await {
+                Ok(Some(u)) => u.attributes,
+                _ => Map::new(),
+            };
+            known.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
             let snap = state.snapshot();
             let others: Vec<(&str, &KeyRing)> = snap
                 .by_id
@@ -255,7 +262,7 @@ async fn reject(
                     signature: sig,
                     keys: &ctx.ring,
                     other_environments: &others,
-                    attributes: Some(attributes),
+                    attributes: Some(&known),
                 },
                 now,
             );

@@ -5,6 +5,8 @@
 //! API), so tests never share state.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pg;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,11 +48,12 @@ impl Server {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
-        let config = vouch_server::Config {
+        let mut config = vouch_server::Config {
             data_dir: dir.path().to_path_buf(),
             admin_token: Some(ADMIN_TOKEN.to_string()),
             ..Default::default()
         };
+        pg::configure(&mut config, dir.path()).await;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(vouch_server::run_with_listener(listener, config, async {
             let _ = rx.await;
