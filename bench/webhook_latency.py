@@ -10,7 +10,7 @@ p50/p90/p99/max of the difference (the webhook body's `timestamp` has only secon
 resolution, so the clock is the client's). Everything runs on this machine, on
 loopback, with the default retry schedule (no failures are expected).
 
-    bench/webhook_latency.py [--bin target/release/vouch] [--identifies 2000] [--clients 16]
+    bench/webhook_latency.py [--bin target/release/vouch] [--identifies 2000] [--clients 16] [--rate 500]
 
 Bounded: gives up after --deadline seconds (default 55) and reports what arrived.
 """
@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--bin", default=None, help="vouch binary (default: target/release/vouch, else target/debug/vouch)")
     ap.add_argument("--identifies", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="total identifies per second, paced across the clients (0: as fast as they go)")
     ap.add_argument("--deadline", type=float, default=55.0, help="give up after this many seconds")
     ap.add_argument("--receiver", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -179,9 +181,15 @@ def main():
         n, clients = args.identifies, args.clients
         tag = os.urandom(3).hex()
 
+        load_start = time.time() + 0.2
+
         def client(k):
             conn = http.client.HTTPConnection("127.0.0.1", vouch_port, timeout=30)
             for i in range(k, n, clients):
+                if args.rate > 0:
+                    delay = load_start + i / args.rate - time.time()
+                    if delay > 0:
+                        time.sleep(delay)
                 uid = f"bench-{tag}-{i}"
                 sig = hmac.new(key, uid.encode(), hashlib.sha256).hexdigest()
                 t0 = time.time()
@@ -201,7 +209,6 @@ def main():
                 if st != 200:
                     errors.append(f"{st} {body}")
 
-        load_start = time.time()
         threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
         for t in threads:
             t.start()
@@ -241,7 +248,7 @@ def main():
 
         build = "release" if "/release/" in binary else "debug"
         print(f"vouch webhook latency: {n} identifies (new users, signed) from {clients} threads, "
-              f"{build} build, {os.cpu_count()} cores, SQLite, loopback receiver")
+              f"{'at ' + str(args.rate) + '/s, ' if args.rate else ''}{build} build, {os.cpu_count()} cores, SQLite, loopback receiver")
         print(f"identify throughput: {len(answered) / load_secs:.0f}/s over {load_secs:.1f} s; "
               f"all {len(lat)} events delivered {drain_secs:.1f} s after the load started; "
               f"{total_requests} webhook requests; errors: {len(errors)}; missing: {len(missing)}")

@@ -2,7 +2,7 @@
 # Webhook delivery latency (p50/p99 from identify to receiver) under a load of
 # identifies; see bench/webhook_latency.py. Bounded to about a minute.
 #
-#   bench/webhook_latency.sh [--identifies 2000] [--clients 16]
+#   bench/webhook_latency.sh [--identifies 2000] [--clients 16] [--rate 500]
 #   BUILD=debug bench/webhook_latency.sh        (default: release)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

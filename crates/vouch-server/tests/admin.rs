@@ -298,10 +298,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/v1/environments/{env}/webhooks"),
     ("get", "/admin/v1/environments/{env}/webhooks/{id}"),
     ("delete", "/admin/v1/environments/{env}/webhooks/{id}"),
-    ("get", "/admin/v1/environments/{env}/webhooks/{id}/deliveries"),
+    (
+        "get",
+        "/admin/v1/environments/{env}/webhooks/{id}/deliveries",
+    ),
     ("post", "/admin/v1/environments/{env}/webhooks/{id}/enable"),
     ("post", "/admin/v1/environments/{env}/webhooks/{id}/replay"),
-    ("post", "/admin/v1/environments/{env}/webhooks/{id}/rotate-secret"),
+    (
+        "post",
+        "/admin/v1/environments/{env}/webhooks/{id}/rotate-secret",
+    ),
     ("get", "/metrics"),
     ("get", "/healthz"),
     ("get", "/readyz"),

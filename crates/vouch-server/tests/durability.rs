@@ -46,9 +46,13 @@ async fn no_secret_reaches_the_database_files_in_clear() {
     let env = s.env().await;
     let secrets_path = format!("/admin/v1/environments/{}/secrets", env.id);
     let imported = "imported-vendor-secret-VERY-DISTINCTIVE-0042";
-    s.admin(Method::POST, &secrets_path, Some(&json!({"value": imported})))
-        .await
-        .expect_status(201);
+    s.admin(
+        Method::POST,
+        &secrets_path,
+        Some(&json!({"value": imported})),
+    )
+    .await
+    .expect_status(201);
     let created = s
         .admin(Method::POST, &secrets_path, Some(&json!({})))
         .await
@@ -91,9 +95,12 @@ async fn no_secret_reaches_the_database_files_in_clear() {
     s.identify_ok(&env.pk, &json!({"user_id": "token-user", "token": t}))
         .await;
     let created_value = created["value"].as_str().unwrap().to_string();
-    s.identify(&env.pk, &json!({"user_id": "x", "signature": created_value}))
-        .await
-        .expect_error(403, "secret_key_exposed");
+    s.identify(
+        &env.pk,
+        &json!({"user_id": "x", "signature": created_value}),
+    )
+    .await
+    .expect_error(403, "secret_key_exposed");
     let bootstrap_secret = {
         // The bootstrap environment's secret, through reveal.
         let envs = s.admin_get("/admin/v1/environments").await;
@@ -136,9 +143,7 @@ async fn no_secret_reaches_the_database_files_in_clear() {
         "the test reads the real database files"
     );
     assert!(
-        running
-            .iter()
-            .any(|(_, b)| contains(b, b"durable-user")),
+        running.iter().any(|(_, b)| contains(b, b"durable-user")),
         "the acknowledged user is in the files"
     );
     assert_absent(&running, &secrets);
@@ -149,7 +154,10 @@ async fn no_secret_reaches_the_database_files_in_clear() {
     assert_absent(&stopped, &secrets);
     // Everything is back after a restart, decrypted with the key file.
     let s = Server::start_in(dir).await;
-    let u = s.admin_user(&env.id, "durable-user").await.expect_status(200);
+    let u = s
+        .admin_user(&env.id, "durable-user")
+        .await
+        .expect_status(200);
     assert_eq!(u["verified"], json!(true));
     s.identify_ok(
         &env.pk,
@@ -162,7 +170,11 @@ async fn no_secret_reaches_the_database_files_in_clear() {
         .iter()
         .map(|x| x["status"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(states.iter().filter(|x| *x == "revoked").count(), 1, "{states:?}");
+    assert_eq!(
+        states.iter().filter(|x| *x == "revoked").count(),
+        1,
+        "{states:?}"
+    );
     assert_eq!(
         s.admin_get(&format!("{secrets_path}/{}?reveal=true", env.key_id))
             .await["value"],
@@ -184,7 +196,9 @@ async fn an_acknowledged_identify_is_committed() {
         s.identify_ok(&env.pk, &json!({"user_id": id, "signature": env.sign(&id)}))
             .await;
         // Another connection sees it at once: the 200 came after the commit.
-        let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&opts).await.unwrap();
+        let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&opts)
+            .await
+            .unwrap();
         let row = sqlx::query("SELECT verified FROM users WHERE env_id = ? AND id = ?")
             .bind(&env.id)
             .bind(&id)
@@ -196,10 +210,15 @@ async fn an_acknowledged_identify_is_committed() {
         conn.close().await.unwrap();
     }
     let out = s.identify_ok(&env.pk, &json!({"user_id": "t"})).await;
-    s.track(out["session_token"].as_str().unwrap(), &json!({"event": "e1"}))
+    s.track(
+        out["session_token"].as_str().unwrap(),
+        &json!({"event": "e1"}),
+    )
+    .await
+    .expect_status(202);
+    let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&opts)
         .await
-        .expect_status(202);
-    let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&opts).await.unwrap();
+        .unwrap();
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE env_id = ? AND name = 'e1'")
         .bind(&env.id)
         .fetch_one(&mut conn)
@@ -211,7 +230,10 @@ async fn an_acknowledged_identify_is_committed() {
     let dir = s.stop().await;
     let s = Server::start_in(dir).await;
     let list = s
-        .admin_get(&format!("/admin/v1/environments/{}/users?verified=true&limit=200", env.id))
+        .admin_get(&format!(
+            "/admin/v1/environments/{}/users?verified=true&limit=200",
+            env.id
+        ))
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 20);
 }
@@ -237,7 +259,10 @@ async fn concurrent_identifies_are_all_durable() {
     let dir = s.stop().await;
     let s = Server::start_in(dir).await;
     let list = s
-        .admin_get(&format!("/admin/v1/environments/{}/users?limit=200", env.id))
+        .admin_get(&format!(
+            "/admin/v1/environments/{}/users?limit=200",
+            env.id
+        ))
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 64);
 }

@@ -204,7 +204,11 @@ async fn load_over_two_nodes_has_no_errors_and_loses_no_user() {
         .fetch_one(&mut sql)
         .await
         .unwrap();
-    assert_eq!(unsigned, users - verified, "each unsigned user counted once");
+    assert_eq!(
+        unsigned,
+        users - verified,
+        "each unsigned user counted once"
+    );
     // Both nodes answer for every user, whichever node stored it.
     for user in ["u-0-0", "u-15-124", "u-7-63"] {
         for node in nodes.iter() {
@@ -261,7 +265,10 @@ async fn each_webhook_attempt_is_sent_by_exactly_one_node() {
     let url = start_receiver(receiver.clone()).await;
     let cluster = Cluster::new().await;
     let private = |c: &mut vouch_server::Config| c.allow_private_webhooks = true;
-    let nodes = [cluster.node_with(private).await, cluster.node_with(private).await];
+    let nodes = [
+        cluster.node_with(private).await,
+        cluster.node_with(private).await,
+    ];
     let env = create_env(&nodes[0], json!({"name": "hooks"})).await;
     let (status, v) = nodes[1]
         .admin(
@@ -320,7 +327,10 @@ async fn each_webhook_attempt_is_sent_by_exactly_one_node() {
     .fetch_one(&mut sql)
     .await
     .unwrap();
-    assert_eq!(deliveries, EVENTS as i64, "every delivery done in one attempt");
+    assert_eq!(
+        deliveries, EVENTS as i64,
+        "every delivery done in one attempt"
+    );
     assert_eq!(attempts, EVENTS as i64, "one logged attempt per delivery");
     drop(sql);
     let [a, b] = Arc::into_inner(nodes).expect("no task holds the nodes");

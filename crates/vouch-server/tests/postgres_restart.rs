@@ -28,7 +28,9 @@ fn pg_version() -> String {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     versions.sort();
-    versions.pop().expect("a PostgreSQL version in /etc/postgresql")
+    versions
+        .pop()
+        .expect("a PostgreSQL version in /etc/postgresql")
 }
 
 fn pg_ctl(action: &str) {
@@ -115,6 +117,7 @@ async fn postgres_restart_under_load_answers_503_then_recovers_without_losing_wr
     pg_ctl("stop");
     let stopped_at = Instant::now();
     tokio::time::sleep(Duration::from_secs(4)).await;
+    let down_until = Instant::now();
     pg_ctl("start");
     let started_at = Instant::now();
     drop(guard);
@@ -152,17 +155,26 @@ async fn postgres_restart_under_load_answers_503_then_recovers_without_losing_wr
     );
     let odd: Vec<&Answer> = answers
         .iter()
-        .filter(|a| a.status != 200 && (a.status != 503 || a.code.as_deref() != Some("unavailable")))
+        .filter(|a| {
+            a.status != 200 && (a.status != 503 || a.code.as_deref() != Some("unavailable"))
+        })
         .collect();
-    assert!(odd.is_empty(), "answers other than 200 or 503 unavailable: {odd:?}");
+    assert!(
+        odd.is_empty(),
+        "answers other than 200 or 503 unavailable: {odd:?}"
+    );
     let during = answers
         .iter()
-        .filter(|a| a.at > stopped_at + Duration::from_millis(500) && a.at < started_at)
+        .filter(|a| a.at > stopped_at + Duration::from_millis(500) && a.at < down_until)
         .collect::<Vec<_>>();
-    assert!(!during.is_empty(), "requests were answered during the outage");
     assert!(
-        during.iter().all(|a| a.status == 503),
-        "while PostgreSQL was down every identify is 503"
+        !during.is_empty(),
+        "requests were answered during the outage"
+    );
+    let ok_while_down: Vec<_> = during.iter().filter(|a| a.status != 503).collect();
+    assert!(
+        ok_while_down.is_empty(),
+        "while PostgreSQL was down every identify is 503: {ok_while_down:?}"
     );
     let after = answers
         .iter()

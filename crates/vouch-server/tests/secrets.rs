@@ -419,7 +419,11 @@ async fn a_secret_in_a_malformed_or_mislabelled_widget_body_is_exposed() {
     let e3 = s.env().await;
     let legacy = "legacy-vendor-secret-mislabelled-01";
     let imported = s
-        .admin(Method::POST, &secrets_path(&e3), Some(&json!({"value": legacy})))
+        .admin(
+            Method::POST,
+            &secrets_path(&e3),
+            Some(&json!({"value": legacy})),
+        )
         .await
         .expect_status(201);
     let body = json!({"user_id": "u", "signature": legacy}).to_string();
@@ -427,17 +431,28 @@ async fn a_secret_in_a_malformed_or_mislabelled_widget_body_is_exposed() {
         .await
         .expect_error(403, "secret_key_exposed");
     assert_eq!(
-        s.secret_status(&e3.id, imported["id"].as_str().unwrap()).await,
+        s.secret_status(&e3.id, imported["id"].as_str().unwrap())
+            .await,
         "revoked"
     );
     // Without a secret, the usual errors.
     let e4 = s.env().await;
-    s.post_raw("/v1/identify", Some(&e4.pk), "application/json", "{\"user_id\":")
-        .await
-        .expect_error(400, "invalid_request");
-    s.post_raw("/v1/identify", Some(&e4.pk), "text/plain", "{\"user_id\":\"u\"}")
-        .await
-        .expect_error(415, "unsupported_media_type");
+    s.post_raw(
+        "/v1/identify",
+        Some(&e4.pk),
+        "application/json",
+        "{\"user_id\":",
+    )
+    .await
+    .expect_error(400, "invalid_request");
+    s.post_raw(
+        "/v1/identify",
+        Some(&e4.pk),
+        "text/plain",
+        "{\"user_id\":\"u\"}",
+    )
+    .await
+    .expect_error(415, "unsupported_media_type");
     // Admin calls are not widget calls: importing a secret in a mislabelled body is just 415.
     s.post_raw(
         &secrets_path(&e4),

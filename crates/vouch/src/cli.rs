@@ -68,6 +68,17 @@ pub enum Command {
         long_about = "Generate a key and print it on one line. Give exactly one of the kinds below."
     )]
     Keygen(KeygenArgs),
+    /// Copy the embedded SQLite store into an empty PostgreSQL database.
+    #[command(
+        name = "migrate-store",
+        long_about = "Copy every table of the SQLite store in a data directory into an empty \
+        PostgreSQL database, in one transaction, to move a single-node Vouch onto PostgreSQL.\n\n\
+        Stop `vouch serve` first. Secrets stay encrypted under the same master key, so give that \
+        key here (for a generated key file: `--master-key \"$(cat DIR/master.key)\"`) and to \
+        every PostgreSQL node as VOUCH_MASTER_KEY. A non-empty target is refused. Without --yes, \
+        only says what it would do."
+    )]
+    MigrateStore(MigrateStoreArgs),
 }
 
 /// Log line format of the server.
@@ -164,6 +175,34 @@ pub struct ServeArgs {
         hide = true
     )]
     pub webhook_retry_schedule: Option<Vec<i64>>,
+}
+
+/// `vouch migrate-store`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  \
+        vouch migrate-store --from-data-dir ./vouch-data \\\n    \
+        --to postgres://vouch@db:5432/vouch --master-key \"$(cat ./vouch-data/master.key)\" --yes")]
+pub struct MigrateStoreArgs {
+    /// Data directory of the SQLite store to copy (holds vouch.db).
+    #[arg(long, value_name = "DIR")]
+    pub from_data_dir: PathBuf,
+
+    /// The empty PostgreSQL database to fill (postgres://…); its schema is created.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// The master key of the SQLite data, which the PostgreSQL nodes will share.
+    #[arg(
+        long,
+        env = "VOUCH_MASTER_KEY",
+        value_name = "BASE64",
+        hide_env_values = true
+    )]
+    pub master_key: String,
+
+    /// Really copy (without it, only what would be done is printed).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `vouch sign`.

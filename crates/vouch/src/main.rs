@@ -6,6 +6,7 @@
 mod cli;
 mod input;
 mod keygen;
+mod migrate;
 mod serve;
 mod sign;
 mod verify;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify::run(args),
         Command::Keygen(args) => keygen::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::MigrateStore(args) => migrate::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -141,7 +141,8 @@ fn http(
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     if let Some(b) = bearer {
         req.push_str(&format!("Authorization: Bearer {b}\r\n"));
     }
@@ -172,8 +173,15 @@ fn http(
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    let payload = if chunked { dechunk(rest) } else { rest.to_string() };
-    (status, serde_json::from_str(&payload).unwrap_or(Value::Null))
+    let payload = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (
+        status,
+        serde_json::from_str(&payload).unwrap_or(Value::Null),
+    )
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -213,7 +221,10 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
     let secret = banner_value(&banner, "Identity secret:").to_string();
     let env_id = banner_value(&banner, "Environment:").to_string();
     assert!(pk.starts_with("pk_test_") && secret.starts_with("sk_test_"));
-    assert!(!banner.contains(ADMIN_TOKEN), "a given admin token is not echoed");
+    assert!(
+        !banner.contains(ADMIN_TOKEN),
+        "a given admin token is not echoed"
+    );
     let banner_len = banner.len();
 
     // Everything sensitive the run handles, to be searched for in the output.
@@ -230,12 +241,24 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
     let hex = sign(&secret, "user-1", SignatureEncoding::Hex);
     let b64 = sign(&secret, "user-2", SignatureEncoding::Base64);
     let out = ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-1", "signature": hex}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-1", "signature": hex})),
+        ),
         200,
     );
     let session1 = out["session_token"].as_str().unwrap().to_string();
     ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-2", "signature": b64}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-2", "signature": b64})),
+        ),
         200,
     );
     let mut claims = IdentityClaims::new("user-3").with_expiry(
@@ -250,28 +273,62 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
         vouch_core::proof::issue_identity_token(&Secret::new(secret.clone()), None, &claims)
             .unwrap();
     let out = ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-3", "token": id_token}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-3", "token": id_token})),
+        ),
         200,
     );
     let session3 = out["session_token"].as_str().unwrap().to_string();
     // Replay, wrong signature, malformed signature, bad token: errors.
     ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-3", "token": id_token}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-3", "token": id_token})),
+        ),
         401,
     );
-    let wrong = sign("some-other-secret-value-xyz", "user-1", SignatureEncoding::Hex);
+    let wrong = sign(
+        "some-other-secret-value-xyz",
+        "user-1",
+        SignatureEncoding::Hex,
+    );
     ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-1", "signature": wrong}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-1", "signature": wrong})),
+        ),
         401,
     );
     let newline_sig = sign(&secret, "user-1\n", SignatureEncoding::Hex);
     ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-1", "signature": newline_sig}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-1", "signature": newline_sig})),
+        ),
         401,
     );
     let malformed = "deadbeef-not-a-signature";
     ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-1", "signature": malformed}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-1", "signature": malformed})),
+        ),
         400,
     );
     let bad_token = vouch_core::proof::issue_identity_token(
@@ -281,20 +338,38 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
     )
     .unwrap();
     ok(
-        http(port, "POST", "/v1/identify", Some(&pk), Some(&json!({"user_id": "user-1", "token": bad_token}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk),
+            Some(&json!({"user_id": "user-1", "token": bad_token})),
+        ),
         401,
     );
     // Session calls.
     ok(http(port, "GET", "/v1/me", Some(&session1), None), 200);
     ok(
-        http(port, "POST", "/v1/track", Some(&session3), Some(&json!({"event": "opened"}))),
+        http(
+            port,
+            "POST",
+            "/v1/track",
+            Some(&session3),
+            Some(&json!({"event": "opened"})),
+        ),
         202,
     );
     let forged = format!("{}x", &session1[..session1.len() - 1]);
     ok(http(port, "GET", "/v1/me", Some(&forged), None), 401);
     // Admin: a new environment (its secret in the answer), import, reveal, diagnose.
     let env2 = ok(
-        http(port, "POST", "/admin/v1/environments", Some(ADMIN_TOKEN), Some(&json!({"name": "second"}))),
+        http(
+            port,
+            "POST",
+            "/admin/v1/environments",
+            Some(ADMIN_TOKEN),
+            Some(&json!({"name": "second"})),
+        ),
         201,
     );
     let secret2 = env2["secret"]["value"].as_str().unwrap().to_string();
@@ -311,7 +386,13 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
         201,
     );
     let list = ok(
-        http(port, "GET", &format!("/admin/v1/environments/{env_id}/secrets"), Some(ADMIN_TOKEN), None),
+        http(
+            port,
+            "GET",
+            &format!("/admin/v1/environments/{env_id}/secrets"),
+            Some(ADMIN_TOKEN),
+            None,
+        ),
         200,
     );
     let first_key = list["data"]
@@ -344,11 +425,26 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
         ),
         200,
     );
-    ok(http(port, "GET", "/admin/v1/environments", Some("vat_wrong_admin_token_value_00000000"), None), 401);
+    ok(
+        http(
+            port,
+            "GET",
+            "/admin/v1/environments",
+            Some("vat_wrong_admin_token_value_00000000"),
+            None,
+        ),
+        401,
+    );
     // Exposure: the second environment's secret sent from a "browser", and the
     // imported secret pasted into an attribute.
     let exposed = ok(
-        http(port, "POST", "/v1/identify", Some(&pk2), Some(&json!({"user_id": "u", "signature": secret2}))),
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&pk2),
+            Some(&json!({"user_id": "u", "signature": secret2})),
+        ),
         403,
     );
     assert_eq!(exposed["error"]["code"], json!("secret_key_exposed"));
@@ -362,7 +458,16 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
         ),
         403,
     );
-    ok(http(port, "POST", "/v1/identify", Some(&secret2), Some(&json!({"user_id": "u"}))), 403);
+    ok(
+        http(
+            port,
+            "POST",
+            "/v1/identify",
+            Some(&secret2),
+            Some(&json!({"user_id": "u"})),
+        ),
+        403,
+    );
     // The last acknowledged identify before SIGTERM.
     let last_sig = sign(&secret, "last-before-sigterm", SignatureEncoding::Hex);
     ok(
@@ -383,7 +488,10 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
         ("imported secret", imported.to_string()),
         ("hex signature", hex),
         ("base64 signature", b64.clone()),
-        ("base64 signature body", b64.trim_end_matches('=').to_string()),
+        (
+            "base64 signature body",
+            b64.trim_end_matches('=').to_string(),
+        ),
         ("wrong signature", wrong),
         ("newline signature", newline_sig),
         ("malformed signature", malformed.to_string()),
@@ -399,13 +507,19 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
         sensitive.push(("token signature", t.rsplit('.').next().unwrap().to_string()));
     }
     // A secret's base64 would be a leak too.
-    sensitive.push(("identity secret in base64", Base64::encode_string(secret.as_bytes())));
+    sensitive.push((
+        "identity secret in base64",
+        Base64::encode_string(secret.as_bytes()),
+    ));
 
     assert!(stdout.len() >= banner_len);
     let after_banner = &stdout[banner_len..];
     // The logs were really on, with request ids.
     assert!(stderr.contains("DEBUG"), "debug logging is on: {stderr}");
-    assert!(stderr.contains("req_"), "log lines carry request ids: {stderr}");
+    assert!(
+        stderr.contains("req_"),
+        "log lines carry request ids: {stderr}"
+    );
     for (what, value) in &sensitive {
         assert!(!value.is_empty());
         assert!(
@@ -421,7 +535,10 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
     // Restart: later starts print only the URLs, and the last identify is there.
     let v = Vouch::start(dir.path());
     let banner2 = v.stdout.lock().unwrap().clone();
-    assert!(!banner2.contains(&secret), "a restart does not print the secret again");
+    assert!(
+        !banner2.contains(&secret),
+        "a restart does not print the secret again"
+    );
     assert!(banner2.contains("/v1/identify"));
     let (status, user) = http(
         v.port,
@@ -437,7 +554,10 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
     let (_, env2_secrets) = http(
         v.port,
         "GET",
-        &format!("/admin/v1/environments/{}/secrets", env2["id"].as_str().unwrap()),
+        &format!(
+            "/admin/v1/environments/{}/secrets",
+            env2["id"].as_str().unwrap()
+        ),
         Some(ADMIN_TOKEN),
         None,
     );
@@ -445,6 +565,9 @@ fn logs_of_a_full_run_hold_no_secret_and_sigterm_is_graceful() {
     let (code, _, stderr2) = v.terminate();
     assert_eq!(code, Some(0));
     for (what, value) in &sensitive {
-        assert!(!stderr2.contains(value.as_str()), "restart logs contain the {what}");
+        assert!(
+            !stderr2.contains(value.as_str()),
+            "restart logs contain the {what}"
+        );
     }
 }

@@ -30,7 +30,10 @@ pub async fn configure(config: &mut vouch_server::Config, dir: &Path) {
         config.master_key = lines.next().map(str::to_string);
         return;
     }
-    let Some(server) = std::env::var(DATABASE_URL_VAR).ok().filter(|s| !s.is_empty()) else {
+    let Some(server) = std::env::var(DATABASE_URL_VAR)
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
         return;
     };
     let url = fresh_database(&server).await;
@@ -223,7 +226,10 @@ impl Node {
         let resp = req.send().await.expect("the node answers");
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.expect("a body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -232,7 +238,8 @@ impl Node {
 
     /// An identify; `(status, body)`.
     pub async fn identify(&self, pk: &str, body: &Value) -> (u16, Value) {
-        self.call(Method::POST, "/v1/identify", pk, Some(body)).await
+        self.call(Method::POST, "/v1/identify", pk, Some(body))
+            .await
     }
 
     /// Graceful shutdown; the node must exit without error.

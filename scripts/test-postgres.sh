@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The PostgreSQL suites: the shared black-box suite of vouch-server run against
+# PostgreSQL (a fresh database per test server), the multi-node tests, the
+# migrate-store test, and the PostgreSQL restart test (which stops and starts
+# the machine's cluster, so run it only where nothing else uses that server).
+#
+#   scripts/test-postgres.sh
+#
+# VOUCH_TEST_POSTGRES names the server (default: trust auth on 127.0.0.1:5432).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export VOUCH_TEST_POSTGRES=${VOUCH_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  echo "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+fi
+psql "$VOUCH_TEST_POSTGRES" -qtAc 'SELECT 1' >/dev/null
+
+echo "--- shared suite on PostgreSQL (+ postgres_nodes)"
+VOUCH_TEST_DATABASE_URL=$VOUCH_TEST_POSTGRES cargo test -p vouch-server --locked
+echo "--- vouch migrate-store"
+cargo test -p vouch --locked --test migrate_store
+echo "--- PostgreSQL restart under load"
+cargo test -p vouch-server --locked --test postgres_restart -- --ignored
