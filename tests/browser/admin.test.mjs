@@ -231,6 +231,18 @@ describe("admin UI", () => {
     });
     assert.equal(verified.status, 200, JSON.stringify(verified.body));
     assert.equal(verified.body.user.verified, true);
+    // Ada's session joins a (signed) company and tracks events: the detail page shows them.
+    const widget = (path, body) =>
+      fetch(`${server.url}${path}`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${verified.body.session_token}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const group = await widget("/v1/group", { company_id: "acme-corp", attributes: { name: "Acme Corp" }, signature: sign(rotated.value, "acme-corp") });
+    assert.equal(group.status, 200);
+    for (const event of ["report_exported", "invoice_viewed"]) {
+      assert.equal((await widget("/v1/track", { event, properties: { plan: "pro" } })).status, 202);
+    }
     const unverified = await identify({ user_id: "bob-unverified", attributes: { name: "Bob (unsigned)" } });
     assert.equal(unverified.status, 200);
     assert.equal(unverified.body.user.verified, false);
@@ -296,6 +308,11 @@ describe("admin UI", () => {
     assert.equal(await page.locator('[data-field="key_id"]').textContent(), rotated.id);
     assert.match(await page.locator(".card").first().textContent(), /Signature/);
     assert.equal(await page.locator("[data-attr-verified]").count(), 2);
+    const detail = await page.locator("#view").textContent();
+    assert.match(detail, /acme-corp/);
+    assert.match(detail, /Acme Corp/);
+    assert.match(detail, /report_exported/);
+    assert.match(detail, /invoice_viewed/);
     await screenshot(page, "admin-user-detail");
   });
 

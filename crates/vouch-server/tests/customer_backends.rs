@@ -23,6 +23,9 @@ fn python(script: &str, secret_value: &str, id: &str) -> String {
     .to_string()
 }
 
+/// Runs a one-line customer script with `S` (secret) and `ID` in its environment.
+type Runner = fn(&str, &str, &str) -> String;
+
 const NODE_HEX: &str = "process.stdout.write(require('crypto').createHmac('sha256', process.env.S).update(process.env.ID).digest('hex'))";
 const NODE_BASE64: &str = "process.stdout.write(require('crypto').createHmac('sha256', process.env.S).update(process.env.ID).digest('base64'))";
 const NODE_BASE64URL: &str = "process.stdout.write(require('crypto').createHmac('sha256', process.env.S).update(process.env.ID).digest('base64url'))";
@@ -42,7 +45,8 @@ async fn node_and_python_signatures_verify_users() {
     )
     .await
     .expect_status(201);
-    let cases: [(&str, fn(&str, &str, &str) -> String, &str, usize); 6] = [
+    type Case = (&'static str, Runner, &'static str, usize);
+    let cases: [Case; 6] = [
         ("node hex", node, NODE_HEX, 64),
         ("node base64", node, NODE_BASE64, 44),
         ("node base64url", node, NODE_BASE64URL, 43),

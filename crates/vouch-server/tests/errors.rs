@@ -724,7 +724,8 @@ async fn failed_verifications_per_client_address_are_rate_limited() {
 async fn no_5xx_for_bad_input() {
     let s = Server::start().await;
     let env = s.env().await;
-    let cases: Vec<(Method, String, Option<&str>, Option<(&str, Vec<u8>)>)> = vec![
+    type Case<'a> = (Method, String, Option<&'a str>, Option<(&'a str, Vec<u8>)>);
+    let cases: Vec<Case> = vec![
         (
             Method::GET,
             format!("/admin/v1/environments/{}/users?limit=abc", env.id),
