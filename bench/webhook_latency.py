@@ -230,6 +230,7 @@ def main():
 
         # Vouch's own log: how long each attempt took (request sent → response read).
         attempt_ms, cursor = [], None
+        admin = http.client.HTTPConnection("127.0.0.1", vouch_port, timeout=10)  # the first one idled out
         while True:
             path = f"/admin/v1/environments/{env['id']}/webhooks/{wh['id']}/deliveries?limit=200"
             if cursor:

@@ -38,7 +38,7 @@ async fn rotation_keeps_the_old_secret_during_grace_only() {
         .admin(
             Method::POST,
             &secrets_path(&env),
-            Some(&json!({"rotate": true, "grace_seconds": 2})),
+            Some(&json!({"rotate": true, "grace_seconds": 3})),
         )
         .await
         .expect_status(201);
@@ -61,7 +61,7 @@ async fn rotation_keeps_the_old_secret_during_grace_only() {
     assert!(old["expires_at"].as_str().unwrap().ends_with('Z'));
     assert!(old.get("value").is_none(), "no value without reveal");
     // After the grace period only the new one does.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let msg = identify_signed(&s, &env, &env.secret, "r3")
         .await
         .expect_error(401, "invalid_signature");
