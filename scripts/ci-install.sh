@@ -11,5 +11,5 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-python3 -c 'import jwt, cryptography, standardwebhooks' 2>/dev/null || pip install -q 'pyjwt[crypto]' standardwebhooks >/dev/null
+python3 -c 'import jwt, cryptography, standardwebhooks' 2>/dev/null || pip install -q 'pyjwt[crypto]' 'standardwebhooks==1.1.0' >/dev/null
 echo "runtimes: node $(node --version), python $(python3 --version 2>&1 | cut -d' ' -f2), ruby $(ruby -e 'print RUBY_VERSION'), php $(php -r 'echo PHP_VERSION;'), $(go version | cut -d' ' -f3)"

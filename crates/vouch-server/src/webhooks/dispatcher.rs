@@ -92,10 +92,12 @@ impl Dispatcher {
                 let this = this.clone();
                 tasks.spawn(async move {
                     let outcome = this.attempt(d).await;
+                    // The slot bounds requests in flight; logging the attempt
+                    // goes through the group commit and need not hold it.
+                    drop(permit);
                     if let Err(e) = this.state.store.record_attempt(outcome).await {
                         tracing::error!(error = %e, "could not log a webhook attempt");
                     }
-                    drop(permit);
                 });
             }
             if got == free && free > 0 {
