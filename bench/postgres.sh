@@ -14,6 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DUR=${1:-10}
 CONNS=${CONNS:-32}
 PG=${VOUCH_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
+export PGOPTIONS="-c client_min_messages=warning"
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
@@ -41,7 +42,7 @@ trap cleanup EXIT
 start_node() {
   local name=$1 port=$2 url=${3:-}
   mkdir -p "$WORK/$name"
-  VOUCH_DATABASE_URL=$url VOUCH_MASTER_KEY=$MASTER VOUCH_ADMIN_TOKEN=$TOKEN VOUCH_LOG=warn \
+  env ${url:+VOUCH_DATABASE_URL=$url} VOUCH_MASTER_KEY="$MASTER" VOUCH_ADMIN_TOKEN=$TOKEN VOUCH_LOG=warn \
     "$BIN" serve --data-dir "$WORK/$name" --addr 127.0.0.1:"$port" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q "listening" "$WORK/$name.out" 2>/dev/null && return; sleep 0.1; done

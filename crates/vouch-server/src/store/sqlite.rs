@@ -1,7 +1,8 @@
 //! The embedded store: SQLite in WAL mode with `synchronous = FULL`, so every
 //! acknowledged write is on disk. All writes go through one writer task that
-//! groups whatever is queued into one transaction (group commit), each write
-//! in its own savepoint so one failure never takes its neighbours down.
+//! groups whatever is queued into one transaction (group commit); when one
+//! write of a group fails, the group is retried one write per transaction, so
+//! one failure never takes its neighbours down.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -221,52 +222,142 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()>
         .map_err(db_err)
 }
 
+/// Per-transaction state: webhook wake-up, stats counted in memory and
+/// written once per transaction, and whether an environment has endpoints.
+#[derive(Debug, Default)]
+struct BatchCtx {
+    queued: bool,
+    stats: std::collections::HashMap<(String, i64), [i64; 3]>,
+    webhooks: std::collections::HashMap<String, bool>,
+}
+
+impl BatchCtx {
+    fn stat(&mut self, env_id: &str, at: Ts, outcome: Outcome) {
+        let slot = match outcome {
+            Outcome::Verified => 0,
+            Outcome::Unverified => 1,
+            Outcome::Rejected => 2,
+        };
+        self.stats
+            .entry((env_id.to_string(), at.div_euclid(60)))
+            .or_default()[slot] += 1;
+    }
+
+    async fn has_webhooks(&mut self, conn: &mut SqliteConnection, env_id: &str) -> StoreResult<bool> {
+        if let Some(v) = self.webhooks.get(env_id) {
+            return Ok(*v);
+        }
+        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? LIMIT 1")
+            .bind(env_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(db_err)?;
+        self.webhooks.insert(env_id.to_string(), any.is_some());
+        Ok(any.is_some())
+    }
+
+    async fn flush(&mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
+        for ((env_id, minute), [v, u, r]) in self.stats.drain() {
+            sqlx::query(
+                "INSERT INTO identify_stats (env_id, minute, verified, unverified, rejected) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (env_id, minute) DO UPDATE SET verified = verified + excluded.verified,
+                   unverified = unverified + excluded.unverified, rejected = rejected + excluded.rejected",
+            )
+            .bind(env_id)
+            .bind(minute)
+            .bind(v)
+            .bind(u)
+            .bind(r)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs one batch in one transaction; true when it queued webhook deliveries.
+///
+/// Optimistic: the writes run back to back. If any of them fails, the whole
+/// transaction is rolled back and each write is retried in a transaction of
+/// its own, so one bad write never takes its neighbours down.
 async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> bool {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-        for job in batch.drain(..) {
-            let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+    if batch.len() > 1 {
+        match try_together(conn, batch).await {
+            Ok(Some((results, queued))) => {
+                for (job, r) in batch.drain(..).zip(results) {
+                    let _ = job.reply.send(Ok(r));
+                }
+                return queued;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+                }
+                return false;
+            }
         }
-        return false;
     }
-    let mut enqueued = false;
+    let mut queued = false;
+    for job in batch.drain(..) {
+        let r = run_one(conn, &job.op).await;
+        if let Ok((_, q)) = &r {
+            queued |= q;
+        }
+        let _ = job.reply.send(r.map(|(reply, _)| reply));
+    }
+    queued
+}
+
+/// All writes in one transaction; `None` when one failed (rolled back).
+async fn try_together(
+    conn: &mut SqliteConnection,
+    batch: &[Job],
+) -> StoreResult<Option<(Vec<Reply>, bool)>> {
+    exec(conn, "BEGIN IMMEDIATE").await?;
+    let mut ctx = BatchCtx::default();
     let mut results = Vec::with_capacity(batch.len());
-    for job in batch.iter() {
-        if let Err(e) = exec(conn, "SAVEPOINT op").await {
-            results.push(Err(e));
-            continue;
+    for job in batch {
+        match apply(conn, &job.op, &mut ctx).await {
+            Ok(r) => results.push(r),
+            Err(_) => {
+                let _ = exec(conn, "ROLLBACK").await;
+                return Ok(None);
+            }
         }
-        let mut queued = false;
-        let r = apply(conn, &job.op, &mut queued).await;
-        let undo =
-            if r.is_err() || matches!(r, Ok(Reply::Identify(Err(_))) | Ok(Reply::Group(Err(_)))) {
-                exec(conn, "ROLLBACK TO op").await
-            } else {
-                Ok(())
-            };
-        let release = exec(conn, "RELEASE op").await;
-        if r.is_ok() {
-            enqueued |= queued;
-        }
-        results.push(match (r, undo, release) {
-            (Ok(v), Ok(()), Ok(())) => Ok(v),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
-        });
     }
-    match exec(conn, "COMMIT").await {
-        Ok(()) => {
-            for (job, r) in batch.drain(..).zip(results) {
-                let _ = job.reply.send(r);
+    if ctx.flush(conn).await.is_err() {
+        let _ = exec(conn, "ROLLBACK").await;
+        return Ok(None);
+    }
+    if let Err(e) = exec(conn, "COMMIT").await {
+        tracing::error!(error = %e, "commit failed; the batch is answered with errors");
+        let _ = exec(conn, "ROLLBACK").await;
+        return Err(e);
+    }
+    Ok(Some((results, ctx.queued)))
+}
+
+async fn run_one(conn: &mut SqliteConnection, op: &Op) -> StoreResult<(Reply, bool)> {
+    exec(conn, "BEGIN IMMEDIATE").await?;
+    let mut ctx = BatchCtx::default();
+    let r = match apply(conn, op, &mut ctx).await {
+        Ok(r) => ctx.flush(conn).await.map(|()| r),
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(reply) => match exec(conn, "COMMIT").await {
+            Ok(()) => Ok((reply, ctx.queued)),
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed");
+                let _ = exec(conn, "ROLLBACK").await;
+                Err(StoreError::Unavailable(e.to_string()))
             }
-            enqueued
-        }
+        },
         Err(e) => {
-            tracing::error!(error = %e, "commit failed; the batch is answered with errors");
             let _ = exec(conn, "ROLLBACK").await;
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
-            }
-            false
+            Err(e)
         }
     }
 }
@@ -341,30 +432,8 @@ async fn insert_signing_key(conn: &mut SqliteConnection, k: &SigningKeyRecord) -
     Ok(())
 }
 
-async fn bump_stat(
-    conn: &mut SqliteConnection,
-    env_id: &str,
-    at: Ts,
-    outcome: Outcome,
-) -> StoreResult<()> {
-    let col = match outcome {
-        Outcome::Verified => "verified",
-        Outcome::Unverified => "unverified",
-        Outcome::Rejected => "rejected",
-    };
-    let sql = format!(
-        "INSERT INTO identify_stats (env_id, minute, {col}) VALUES (?, ?, 1) ON CONFLICT (env_id, minute) DO UPDATE SET {col} = {col} + 1"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(env_id)
-        .bind(at.div_euclid(60))
-        .execute(conn)
-        .await
-        .map_err(db_err)?;
-    Ok(())
-}
 
-async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> StoreResult<Reply> {
+async fn apply(conn: &mut SqliteConnection, op: &Op, ctx: &mut BatchCtx) -> StoreResult<Reply> {
     match op {
         Op::PutMeta(k, v) => {
             sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -416,7 +485,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             insert_env(conn, env).await?;
             insert_secret(conn, secret).await?;
             insert_audit(conn, audit).await?;
-            *queued |= enqueue_secret(conn, "secret.created", secret, audit.at).await?;
+            ctx.queued |= enqueue_secret(conn, ctx, "secret.created", secret, audit.at).await?;
         }
         Op::UpdateEnv(id, settings, now) => {
             let r =
@@ -481,7 +550,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             }
             insert_secret(conn, secret).await?;
             insert_audit(conn, audit).await?;
-            *queued |= enqueue_secret(conn, "secret.created", secret, audit.at).await?;
+            ctx.queued |= enqueue_secret(conn, ctx, "secret.created", secret, audit.at).await?;
         }
         Op::RevokeSecret(env_id, key_id, at, audit) => {
             sqlx::query("UPDATE secrets SET revoked_at = ? WHERE env_id = ? AND id = ? AND revoked_at IS NULL")
@@ -505,7 +574,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             } else {
                 "secret.revoked"
             };
-            *queued |= enqueue_secret(conn, kind, &record, *at).await?;
+            ctx.queued |= enqueue_secret(conn, ctx, kind, &record, *at).await?;
             return Ok(Reply::Secret(record));
         }
         Op::RotateSigningKey(key, audit) => {
@@ -517,7 +586,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             insert_signing_key(conn, key).await?;
             insert_audit(conn, audit).await?;
         }
-        Op::Identify(cmd) => return apply_identify_op(conn, cmd, queued).await,
+        Op::Identify(cmd) => return apply_identify_op(conn, cmd, ctx).await,
         Op::Group(cmd) => return apply_group_op(conn, cmd).await,
         Op::Track(ev) => {
             sqlx::query(
@@ -535,7 +604,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             .map_err(db_err)?;
         }
         Op::Rejection(env_id, audit) => {
-            bump_stat(conn, env_id, audit.at, Outcome::Rejected).await?;
+            ctx.stat(env_id, audit.at, Outcome::Rejected);
             insert_audit(conn, audit).await?;
             let mut data = serde_json::json!({
                 "environment_id": env_id,
@@ -544,10 +613,11 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             if let (Value::Object(d), Value::Object(extra)) = (&mut data, &audit.detail) {
                 d.extend(extra.clone());
             }
-            *queued |= enqueue(conn, env_id, "identity.rejected", data, audit.at).await?;
+            ctx.queued |= enqueue(conn, ctx, env_id, "identity.rejected", data, audit.at).await?;
         }
         Op::Audit(audit) => insert_audit(conn, audit).await?,
         Op::CreateWebhook(w) => {
+            ctx.webhooks.clear();
             sqlx::query(
                 "INSERT INTO webhook_endpoints (id, env_id, url, event_types, secrets, disabled_at, disabled_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
             )
@@ -563,6 +633,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             .map_err(db_err)?;
         }
         Op::DeleteWebhook(env_id, id) => {
+            ctx.webhooks.clear();
             sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE env_id = ? AND id = ?)")
                 .bind(env_id)
                 .bind(id)
@@ -631,7 +702,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
             .execute(conn)
             .await
             .map_err(db_err)?;
-            *queued |= r.rows_affected() > 0;
+            ctx.queued |= r.rows_affected() > 0;
             return Ok(Reply::Count(r.rows_affected()));
         }
         Op::Claim(now_ms, limit, schedule) => return claim(conn, *now_ms, *limit, schedule).await,
@@ -644,7 +715,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, queued: &mut bool) -> Store
 async fn apply_identify_op(
     conn: &mut SqliteConnection,
     cmd: &IdentifyCommand,
-    queued: &mut bool,
+    ctx: &mut BatchCtx,
 ) -> StoreResult<Reply> {
     if let Some((jti, _)) = &cmd.jti {
         let used: Option<i64> = sqlx::query_scalar(
@@ -660,13 +731,17 @@ async fn apply_identify_op(
             return Ok(Reply::Identify(Err(IdentifyRejection::TokenReplayed)));
         }
     }
-    let unsigned_count: i64 =
+    // Only an unproven identify can touch the unsigned cap.
+    let unsigned_count: i64 = if cmd.proof.is_none() {
         sqlx::query_scalar("SELECT unsigned_count FROM environments WHERE id = ?")
             .bind(&cmd.env_id)
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_err)?
-            .ok_or(StoreError::NotFound("environment"))?;
+            .ok_or(StoreError::NotFound("environment"))?
+    } else {
+        0
+    };
     let existing = sqlx::query("SELECT * FROM users WHERE env_id = ? AND id = ?")
         .bind(&cmd.env_id)
         .bind(&cmd.user_id)
@@ -726,8 +801,8 @@ async fn apply_identify_op(
     } else {
         Outcome::Unverified
     };
-    bump_stat(conn, &cmd.env_id, cmd.now, stat).await?;
-    if outcome.created || outcome.changed {
+    ctx.stat(&cmd.env_id, cmd.now, stat);
+    if (outcome.created || outcome.changed) && ctx.has_webhooks(conn, &cmd.env_id).await? {
         let kind = if outcome.created {
             "user.created"
         } else {
@@ -736,7 +811,7 @@ async fn apply_identify_op(
         let companies = companies_of(conn, &cmd.env_id, &cmd.user_id).await?;
         let data = serde_json::to_value(crate::api::UserOut::new(u, &companies))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        *queued |= enqueue(conn, &cmd.env_id, kind, data, cmd.now).await?;
+        ctx.queued |= enqueue(conn, ctx, &cmd.env_id, kind, data, cmd.now).await?;
     }
     Ok(Reply::Identify(Ok(outcome)))
 }
@@ -1387,11 +1462,15 @@ async fn companies_of(
 /// a replay sends. Returns whether anything is due now.
 async fn enqueue(
     conn: &mut SqliteConnection,
+    ctx: &mut BatchCtx,
     env_id: &str,
     kind: &str,
     data: Value,
     at: Ts,
 ) -> StoreResult<bool> {
+    if !ctx.has_webhooks(conn, env_id).await? {
+        return Ok(false);
+    }
     let message_id = vouch_core::keys::generate_id("msg");
     let now_ms = at.saturating_mul(1000);
     let r = sqlx::query(
@@ -1432,6 +1511,7 @@ async fn enqueue(
 
 async fn enqueue_secret(
     conn: &mut SqliteConnection,
+    ctx: &mut BatchCtx,
     kind: &str,
     s: &SecretRecord,
     at: Ts,
@@ -1441,7 +1521,7 @@ async fn enqueue_secret(
     if let Value::Object(m) = &mut data {
         m.insert("environment_id".into(), Value::String(s.env_id.clone()));
     }
-    enqueue(conn, &s.env_id, kind, data, at).await
+    enqueue(conn, ctx, &s.env_id, kind, data, at).await
 }
 
 /// How long a claimed last attempt is left alone before it counts as cut

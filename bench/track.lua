@@ -1,0 +1,17 @@
+-- wrk script: POST /v1/track with a session token (SESSION).
+local session = os.getenv("SESSION")
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", "/v1/track", {
+    ["Authorization"] = "Bearer " .. session,
+    ["Content-Type"] = "application/json",
+  }, '{"event":"page_view","properties":{"n":' .. i .. '}}')
+end
+local errors = 0
+response = function(status, headers, body)
+  if status ~= 202 then
+    errors = errors + 1
+    if errors < 5 then io.stderr:write("non-202: " .. status .. " " .. body .. "\n") end
+  end
+end
