@@ -16,7 +16,13 @@ const SECRET: &str = "sk_test_fuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzz";
 static RING: LazyLock<KeyRing> = LazyLock::new(|| {
     KeyRing::new(vec![
         KeyEntry::new("key_fuzz", Secret::new(SECRET), 0, None, None),
-        KeyEntry::new("key_old", Secret::new("an-imported-secret-0123"), 0, Some(NOW - 1), None),
+        KeyEntry::new(
+            "key_old",
+            Secret::new("an-imported-secret-0123"),
+            0,
+            Some(NOW - 1),
+            None,
+        ),
     ])
 });
 

@@ -12,8 +12,15 @@ use vouch_core::{KeyEntry, KeyRing, Secret, SignatureEncoding};
 const NOW: i64 = 1_700_000_000;
 const SECRET: &str = "sk_test_fuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzzFuzz";
 
-static RING: LazyLock<KeyRing> =
-    LazyLock::new(|| KeyRing::new(vec![KeyEntry::new("key_fuzz", Secret::new(SECRET), 0, None, None)]));
+static RING: LazyLock<KeyRing> = LazyLock::new(|| {
+    KeyRing::new(vec![KeyEntry::new(
+        "key_fuzz",
+        Secret::new(SECRET),
+        0,
+        None,
+        None,
+    )])
+});
 
 /// Plain hex decoding (either case), for comparison with the SWAR decoder.
 fn naive_hex(s: &str) -> Option<[u8; 32]> {
@@ -34,11 +41,19 @@ fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let decoded = decode_signature(&s);
     if s.len() == 64 {
-        assert_eq!(decoded.as_ref().ok(), naive_hex(&s).as_ref(), "hex decoding of {s:?}");
+        assert_eq!(
+            decoded.as_ref().ok(),
+            naive_hex(&s).as_ref(),
+            "hex decoding of {s:?}"
+        );
     }
     match &decoded {
         Ok(mac) => {
-            assert!(matches!(s.len(), 43 | 44 | 64), "accepted length {}", s.len());
+            assert!(
+                matches!(s.len(), 43 | 44 | 64),
+                "accepted length {}",
+                s.len()
+            );
             for enc in [
                 SignatureEncoding::Hex,
                 SignatureEncoding::Base64,

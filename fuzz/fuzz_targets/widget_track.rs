@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(value.is_object(), "a typed track body is a JSON object");
-    assert_eq!(value.get("event").and_then(|e| e.as_str()), Some(input.event.as_str()));
+    assert_eq!(
+        value.get("event").and_then(|e| e.as_str()),
+        Some(input.event.as_str())
+    );
     if let Some(p) = &input.properties {
         let _ = serde_json::to_vec(p).expect("properties serialise back");
     }

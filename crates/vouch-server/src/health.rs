@@ -54,7 +54,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus / OpenMetrics text", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn get_metrics() -> Response {
     crate::metrics::metrics().await
 }

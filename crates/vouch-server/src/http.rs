@@ -27,6 +27,21 @@ pub async fn method_not_allowed(method: Method) -> ApiError {
     )
 }
 
+/// Refuses a NUL (`%00`) in the path or the query before any handler sees it: no id
+/// can hold one (ids are checked on the way in), and PostgreSQL refuses NUL in text
+/// parameters, so a lookup with one would fail as an internal error.
+pub async fn reject_nul(req: Request, next: Next) -> Response {
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(req.uri().path()) {
+        return not_found().await.into_response();
+    }
+    if req.uri().query().is_some_and(has_nul) {
+        return ApiError::invalid_request("Query parameters must not contain a NUL character.")
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// `req_` + random base62 on every request and response.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MakeId;

@@ -95,6 +95,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             http::widget_cors,
         ))
+        .layer(middleware::from_fn(http::reject_nul))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(http::json_errors))
         .layer(TimeoutLayer::with_status_code(

@@ -2,7 +2,7 @@
 //! environments, their key rings and the session signing keys.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use vouch_core::{KeyEntry, KeyRing, Secret};
 
@@ -41,7 +41,9 @@ pub struct Inner {
     pub issuer: String,
     snapshot: RwLock<Arc<Snapshot>>,
     sessions: RwLock<Arc<SessionKeys>>,
-    reload_lock: Mutex<()>,
+    /// One rebuild at a time, so an older rebuild never replaces a newer one
+    /// (with a shared database, rebuilds also come from other nodes' changes).
+    reload_lock: tokio::sync::Mutex<()>,
 }
 
 /// Cloned into every handler.
@@ -77,7 +79,7 @@ impl AppState {
             issuer,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             sessions: RwLock::new(Arc::new(sessions)),
-            reload_lock: Mutex::new(()),
+            reload_lock: tokio::sync::Mutex::new(()),
         }));
         state.reload().await?;
         if let Some(changes) = state.store.changes() {
@@ -102,6 +104,7 @@ impl AppState {
 
     /// Rebuilds the snapshot from the store (after any change of keys or settings).
     pub async fn reload(&self) -> anyhow::Result<()> {
+        let _guard = self.reload_lock.lock().await;
         let envs = self.store.list_environments().await?;
         let secrets = self.store.list_all_secrets().await?;
         let mut by_env: HashMap<String, Vec<SecretRecord>> = HashMap::new();
@@ -138,7 +141,6 @@ impl AppState {
                 .insert(ctx.env.publishable_key.clone(), ctx.clone());
             snap.by_id.insert(ctx.env.id.clone(), ctx);
         }
-        let _guard = self.reload_lock.lock();
         match self.snapshot.write() {
             Ok(mut g) => *g = Arc::new(snap),
             Err(p) => *p.into_inner() = Arc::new(snap),
@@ -147,6 +149,7 @@ impl AppState {
     }
 
     pub async fn reload_sessions(&self) -> anyhow::Result<()> {
+        let _guard = self.reload_lock.lock().await;
         let keys = SessionKeys::load(&self.master, &self.store.list_signing_keys().await?, now())?;
         match self.sessions.write() {
             Ok(mut g) => *g = Arc::new(keys),

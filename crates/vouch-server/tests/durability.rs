@@ -42,7 +42,7 @@ fn assert_absent(files: &[(String, Vec<u8>)], secrets: &[(&str, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_database_files_in_clear() {
-    let s = Server::start().await;
+    let s = Server::start_sqlite().await;
     let env = s.env().await;
     let secrets_path = format!("/admin/v1/environments/{}/secrets", env.id);
     let imported = "imported-vendor-secret-VERY-DISTINCTIVE-0042";
@@ -185,7 +185,7 @@ async fn no_secret_reaches_the_database_files_in_clear() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledged_identify_is_committed() {
-    let s = Server::start().await;
+    let s = Server::start_sqlite().await;
     let env = s.env().await;
     let db = s.data_dir().join("vouch.db");
     let opts = sqlx::sqlite::SqliteConnectOptions::new()

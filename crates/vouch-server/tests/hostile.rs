@@ -69,7 +69,14 @@ fn post(
     case(name, Method::POST, path, auth, body, status, code)
 }
 
-fn bare(name: &str, method: Method, path: &str, auth: Auth, status: u16, code: &'static str) -> Case {
+fn bare(
+    name: &str,
+    method: Method,
+    path: &str,
+    auth: Auth,
+    status: u16,
+    code: &'static str,
+) -> Case {
     Case {
         name: name.to_string(),
         method,
@@ -152,109 +159,817 @@ async fn hostile_inputs_get_json_errors_and_the_server_stays_up() {
 
     let cases: Vec<Case> = vec![
         // Malformed and truncated JSON.
-        post("truncated identify", "/v1/identify", pk, r#"{"user_id": "u"#, 400, "invalid_request"),
-        post("truncated attributes", "/v1/identify", pk, r#"{"user_id":"u","attributes":{"a":[1,2"#, 400, "invalid_request"),
-        post("trailing garbage", "/v1/identify", pk, r#"{"user_id":"u"} {}"#, 400, "invalid_request"),
-        post("trailing comma", "/v1/identify", pk, r#"{"user_id":"u",}"#, 400, "invalid_request"),
-        post("single quotes", "/v1/identify", pk, "{'user_id':'u'}", 400, "invalid_request"),
+        post(
+            "truncated identify",
+            "/v1/identify",
+            pk,
+            r#"{"user_id": "u"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "truncated attributes",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","attributes":{"a":[1,2"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "trailing garbage",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u"} {}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "trailing comma",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u",}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "single quotes",
+            "/v1/identify",
+            pk,
+            "{'user_id':'u'}",
+            400,
+            "invalid_request",
+        ),
         post("empty body", "/v1/identify", pk, "", 400, "invalid_request"),
-        post("only whitespace", "/v1/identify", pk, "  \n ", 400, "invalid_request"),
-        post("bare string", "/v1/identify", pk, r#""u""#, 400, "invalid_request"),
+        post(
+            "only whitespace",
+            "/v1/identify",
+            pk,
+            "  \n ",
+            400,
+            "invalid_request",
+        ),
+        post(
+            "bare string",
+            "/v1/identify",
+            pk,
+            r#""u""#,
+            400,
+            "invalid_request",
+        ),
         post("null", "/v1/identify", pk, "null", 400, "invalid_request"),
-        post("truncated group", "/v1/group", sess, r#"{"company_id":"#, 400, "invalid_request"),
-        post("truncated track", "/v1/track", sess, r#"{"event":"e","properties":{"#, 400, "invalid_request"),
-        post("truncated session", "/v1/sessions", pk, "{", 400, "invalid_request"),
-        post("session body is an array", "/v1/sessions", pk, "[]", 400, "invalid_request"),
-        case("truncated admin PATCH", Method::PATCH, env_path, adm, r#"{"enforcement":"#, 400, "invalid_request"),
-        post("truncated admin create", "/admin/v1/environments", adm, r#"{"name":"x""#, 400, "invalid_request"),
-        post("truncated diagnose", &format!("{env_path}/diagnose"), adm, r#"{"user_id":"#, 400, "invalid_request"),
+        post(
+            "truncated group",
+            "/v1/group",
+            sess,
+            r#"{"company_id":"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "truncated track",
+            "/v1/track",
+            sess,
+            r#"{"event":"e","properties":{"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "truncated session",
+            "/v1/sessions",
+            pk,
+            "{",
+            400,
+            "invalid_request",
+        ),
+        post(
+            "session body is an array",
+            "/v1/sessions",
+            pk,
+            "[]",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "truncated admin PATCH",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"enforcement":"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "truncated admin create",
+            "/admin/v1/environments",
+            adm,
+            r#"{"name":"x""#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "truncated diagnose",
+            &format!("{env_path}/diagnose"),
+            adm,
+            r#"{"user_id":"#,
+            400,
+            "invalid_request",
+        ),
         // Wrong types.
-        post("user_id number", "/v1/identify", pk, r#"{"user_id":42}"#, 400, "invalid_request"),
-        post("user_id object", "/v1/identify", pk, r#"{"user_id":{"id":"u"}}"#, 400, "invalid_request"),
-        post("attributes string", "/v1/identify", pk, r#"{"user_id":"u","attributes":"a=1"}"#, 400, "invalid_request"),
-        post("attributes array", "/v1/identify", pk, r#"{"user_id":"u","attributes":[1]}"#, 400, "invalid_request"),
-        post("signature object", "/v1/identify", pk, r#"{"user_id":"u","signature":{}}"#, 400, "invalid_request"),
-        post("token number", "/v1/identify", pk, r#"{"user_id":"u","token":5}"#, 400, "invalid_request"),
-        post("attributes_signature bool", "/v1/identify", pk, r#"{"user_id":"u","attributes":{},"attributes_signature":true}"#, 400, "invalid_request"),
-        post("number out of range", "/v1/identify", pk, r#"{"user_id":"u","attributes":{"n":1e400}}"#, 400, "invalid_request"),
-        post("company_id array", "/v1/group", sess, r#"{"company_id":["c"]}"#, 400, "invalid_request"),
-        post("group attributes number", "/v1/group", sess, r#"{"company_id":"c","attributes":3}"#, 400, "invalid_request"),
-        post("event object", "/v1/track", sess, r#"{"event":{}}"#, 400, "invalid_request"),
-        post("properties array", "/v1/track", sess, r#"{"event":"e","properties":[1]}"#, 400, "invalid_request"),
-        post("missing event", "/v1/track", sess, r#"{}"#, 400, "invalid_request"),
-        case("enforcement unknown", Method::PATCH, env_path, adm, r#"{"enforcement":"maybe"}"#, 400, "invalid_request"),
-        case("ttl as string", Method::PATCH, env_path, adm, r#"{"session_ttl_seconds":"10"}"#, 400, "invalid_request"),
-        case("ttl negative", Method::PATCH, env_path, adm, r#"{"session_ttl_seconds":-1}"#, 400, "invalid_request"),
-        case("ttl huge", Method::PATCH, env_path, adm, r#"{"session_ttl_seconds":9223372036854775807}"#, 400, "invalid_request"),
-        case("origins string", Method::PATCH, env_path, adm, r#"{"allowed_origins":"*"}"#, 400, "invalid_request"),
-        case("origin with path", Method::PATCH, env_path, adm, r#"{"allowed_origins":["https://a.example/x"]}"#, 400, "invalid_request"),
-        case("negative limit", Method::PATCH, env_path, adm, r#"{"unsigned_session_limit":-1}"#, 400, "invalid_request"),
-        case("rate limit overflow", Method::PATCH, env_path, adm, r#"{"rate_limit_per_user":1e20}"#, 400, "invalid_request"),
-        case("rate limit zero", Method::PATCH, env_path, adm, r#"{"rate_limit_per_address":0}"#, 400, "invalid_request"),
-        case("unknown setting", Method::PATCH, env_path, adm, r#"{"enforce":true}"#, 400, "invalid_request"),
-        case("mode change", Method::PATCH, env_path, adm, r#"{"mode":"live"}"#, 400, "invalid_request"),
-        case("blank name", Method::PATCH, env_path, adm, r#"{"name":"   "}"#, 400, "invalid_request"),
-        case("PATCH body array", Method::PATCH, env_path, adm, "[]", 400, "invalid_request"),
+        post(
+            "user_id number",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":42}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "user_id object",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":{"id":"u"}}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "attributes string",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","attributes":"a=1"}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "attributes array",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","attributes":[1]}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "signature object",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","signature":{}}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "token number",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","token":5}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "attributes_signature bool",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","attributes":{},"attributes_signature":true}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "number out of range",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","attributes":{"n":1e400}}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "company_id array",
+            "/v1/group",
+            sess,
+            r#"{"company_id":["c"]}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "group attributes number",
+            "/v1/group",
+            sess,
+            r#"{"company_id":"c","attributes":3}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "event object",
+            "/v1/track",
+            sess,
+            r#"{"event":{}}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "properties array",
+            "/v1/track",
+            sess,
+            r#"{"event":"e","properties":[1]}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "missing event",
+            "/v1/track",
+            sess,
+            r#"{}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "enforcement unknown",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"enforcement":"maybe"}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "ttl as string",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"session_ttl_seconds":"10"}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "ttl negative",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"session_ttl_seconds":-1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "ttl huge",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"session_ttl_seconds":9223372036854775807}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "origins string",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"allowed_origins":"*"}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "origin with path",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"allowed_origins":["https://a.example/x"]}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "negative limit",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"unsigned_session_limit":-1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "rate limit overflow",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"rate_limit_per_user":1e20}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "rate limit zero",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"rate_limit_per_address":0}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "unknown setting",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"enforce":true}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "mode change",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"mode":"live"}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "blank name",
+            Method::PATCH,
+            env_path,
+            adm,
+            r#"{"name":"   "}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "PATCH body array",
+            Method::PATCH,
+            env_path,
+            adm,
+            "[]",
+            400,
+            "invalid_request",
+        ),
         // Deep nesting.
-        post("10 000 nested arrays in attributes", "/v1/identify", pk, format!(r#"{{"user_id":"u","attributes":{{"a":{deep}}}}}"#), 400, "invalid_request"),
-        post("deep signed attributes", "/v1/identify", pk, format!(r#"{{"user_id":"u","attributes":{{"a":{deep}}},"attributes_signature":"{}"}}"#, "0".repeat(64)), 400, "invalid_request"),
-        post("deep objects", "/v1/identify", pk, format!(r#"{{"user_id":"u","attributes":{}1{}}}"#, r#"{"a":"#.repeat(5_000), "}".repeat(5_000)), 400, "invalid_request"),
-        post("deep properties", "/v1/track", sess, format!(r#"{{"event":"e","properties":{{"p":{deep}}}}}"#), 400, "invalid_request"),
-        post("deep group attributes", "/v1/group", sess, format!(r#"{{"company_id":"c","attributes":{{"p":{deep}}}}}"#), 400, "invalid_request"),
-        case("deep PATCH", Method::PATCH, env_path, adm, format!(r#"{{"name":{deep}}}"#), 400, "invalid_request"),
-        post("deep session body", "/v1/sessions", pk, format!(r#"{{"a":{deep}}}"#), 400, "invalid_request"),
+        post(
+            "10 000 nested arrays in attributes",
+            "/v1/identify",
+            pk,
+            format!(r#"{{"user_id":"u","attributes":{{"a":{deep}}}}}"#),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "deep signed attributes",
+            "/v1/identify",
+            pk,
+            format!(
+                r#"{{"user_id":"u","attributes":{{"a":{deep}}},"attributes_signature":"{}"}}"#,
+                "0".repeat(64)
+            ),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "deep objects",
+            "/v1/identify",
+            pk,
+            format!(
+                r#"{{"user_id":"u","attributes":{}1{}}}"#,
+                r#"{"a":"#.repeat(5_000),
+                "}".repeat(5_000)
+            ),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "deep properties",
+            "/v1/track",
+            sess,
+            format!(r#"{{"event":"e","properties":{{"p":{deep}}}}}"#),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "deep group attributes",
+            "/v1/group",
+            sess,
+            format!(r#"{{"company_id":"c","attributes":{{"p":{deep}}}}}"#),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "deep PATCH",
+            Method::PATCH,
+            env_path,
+            adm,
+            format!(r#"{{"name":{deep}}}"#),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "deep session body",
+            "/v1/sessions",
+            pk,
+            format!(r#"{{"a":{deep}}}"#),
+            400,
+            "invalid_request",
+        ),
         // Huge strings.
-        post("user_id of 256 bytes", "/v1/identify", pk, format!(r#"{{"user_id":"{}"}}"#, "u".repeat(256)), 400, "invalid_request"),
-        post("user_id of 60 KiB", "/v1/identify", pk, format!(r#"{{"user_id":"{}"}}"#, "u".repeat(60 * 1024)), 400, "invalid_request"),
-        post("company_id of 256 bytes", "/v1/group", sess, format!(r#"{{"company_id":"{}"}}"#, "c".repeat(256)), 400, "invalid_request"),
-        post("event of 256 bytes", "/v1/track", sess, format!(r#"{{"event":"{}"}}"#, "e".repeat(256)), 400, "invalid_request"),
-        post("identify 1 byte over 64 KiB", "/v1/identify", pk, identify_of_len("big", over), 413, "payload_too_large"),
-        post("identify of 1 MiB", "/v1/identify", pk, identify_of_len("big", 1 << 20), 413, "payload_too_large"),
-        post("track over 64 KiB", "/v1/track", sess, format!(r#"{{"event":"e","properties":{{"p":"{}"}}}}"#, "p".repeat(over)), 413, "payload_too_large"),
-        case("PATCH over 64 KiB", Method::PATCH, env_path, adm, format!(r#"{{"name":"{}"}}"#, "n".repeat(over)), 413, "payload_too_large"),
-        case("name of 60 KiB", Method::PATCH, env_path, adm, format!(r#"{{"name":"{}"}}"#, "n".repeat(60 * 1024)), 400, "invalid_request"),
+        post(
+            "user_id of 256 bytes",
+            "/v1/identify",
+            pk,
+            format!(r#"{{"user_id":"{}"}}"#, "u".repeat(256)),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "user_id of 60 KiB",
+            "/v1/identify",
+            pk,
+            format!(r#"{{"user_id":"{}"}}"#, "u".repeat(60 * 1024)),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "company_id of 256 bytes",
+            "/v1/group",
+            sess,
+            format!(r#"{{"company_id":"{}"}}"#, "c".repeat(256)),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "event of 256 bytes",
+            "/v1/track",
+            sess,
+            format!(r#"{{"event":"{}"}}"#, "e".repeat(256)),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "identify 1 byte over 64 KiB",
+            "/v1/identify",
+            pk,
+            identify_of_len("big", over),
+            413,
+            "payload_too_large",
+        ),
+        post(
+            "identify of 1 MiB",
+            "/v1/identify",
+            pk,
+            identify_of_len("big", 1 << 20),
+            413,
+            "payload_too_large",
+        ),
+        post(
+            "track over 64 KiB",
+            "/v1/track",
+            sess,
+            format!(
+                r#"{{"event":"e","properties":{{"p":"{}"}}}}"#,
+                "p".repeat(over)
+            ),
+            413,
+            "payload_too_large",
+        ),
+        case(
+            "PATCH over 64 KiB",
+            Method::PATCH,
+            env_path,
+            adm,
+            format!(r#"{{"name":"{}"}}"#, "n".repeat(over)),
+            413,
+            "payload_too_large",
+        ),
+        case(
+            "name of 60 KiB",
+            Method::PATCH,
+            env_path,
+            adm,
+            format!(r#"{{"name":"{}"}}"#, "n".repeat(60 * 1024)),
+            400,
+            "invalid_request",
+        ),
         // Invalid UTF-8, lone surrogates, NUL.
-        post("invalid UTF-8 in user_id", "/v1/identify", pk, b"{\"user_id\":\"\xff\xfe\"}".to_vec(), 400, "invalid_request"),
-        post("overlong UTF-8", "/v1/identify", pk, b"{\"user_id\":\"\xc0\xaf\"}".to_vec(), 400, "invalid_request"),
-        post("invalid UTF-8 in attributes", "/v1/identify", pk, b"{\"user_id\":\"u\",\"attributes\":{\"a\":\"\xed\xa0\x80\"}}".to_vec(), 400, "invalid_request"),
-        post("invalid UTF-8 in event", "/v1/track", sess, b"{\"event\":\"\x80\"}".to_vec(), 400, "invalid_request"),
-        case("invalid UTF-8 in PATCH", Method::PATCH, env_path, adm, b"{\"name\":\"\xff\"}".to_vec(), 400, "invalid_request"),
-        post("lone high surrogate", "/v1/identify", pk, r#"{"user_id":"\ud800"}"#, 400, "invalid_request"),
-        post("lone low surrogate", "/v1/identify", pk, r#"{"user_id":"u","attributes":{"a":"\udc00"}}"#, 400, "invalid_request"),
-        post("surrogate in key", "/v1/identify", pk, r#"{"user_id":"u","attributes":{"\ud800":1}}"#, 400, "invalid_request"),
-        post("surrogate in signed attributes", "/v1/identify", pk, format!(r#"{{"user_id":"u","attributes":{{"a":"\ud800x"}},"attributes_signature":"{}"}}"#, "0".repeat(64)), 400, "invalid_request"),
-        post("surrogate in event", "/v1/track", sess, r#"{"event":"\udfff"}"#, 400, "invalid_request"),
-        post("NUL in user_id", "/v1/identify", pk, r#"{"user_id":"a\u0000b"}"#, 400, "invalid_request"),
-        post("raw NUL byte", "/v1/identify", pk, b"{\"user_id\":\"a\x00b\"}".to_vec(), 400, "invalid_request"),
-        post("NUL in company_id", "/v1/group", sess, r#"{"company_id":"\u0000"}"#, 400, "invalid_request"),
-        post("NUL in event", "/v1/track", sess, r#"{"event":"e\u0000"}"#, 400, "invalid_request"),
+        post(
+            "invalid UTF-8 in user_id",
+            "/v1/identify",
+            pk,
+            b"{\"user_id\":\"\xff\xfe\"}".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "overlong UTF-8",
+            "/v1/identify",
+            pk,
+            b"{\"user_id\":\"\xc0\xaf\"}".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "invalid UTF-8 in attributes",
+            "/v1/identify",
+            pk,
+            b"{\"user_id\":\"u\",\"attributes\":{\"a\":\"\xed\xa0\x80\"}}".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "invalid UTF-8 in event",
+            "/v1/track",
+            sess,
+            b"{\"event\":\"\x80\"}".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "invalid UTF-8 in PATCH",
+            Method::PATCH,
+            env_path,
+            adm,
+            b"{\"name\":\"\xff\"}".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "lone high surrogate",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"\ud800"}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "lone low surrogate",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","attributes":{"a":"\udc00"}}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "surrogate in key",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"u","attributes":{"\ud800":1}}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "surrogate in signed attributes",
+            "/v1/identify",
+            pk,
+            format!(
+                r#"{{"user_id":"u","attributes":{{"a":"\ud800x"}},"attributes_signature":"{}"}}"#,
+                "0".repeat(64)
+            ),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "surrogate in event",
+            "/v1/track",
+            sess,
+            r#"{"event":"\udfff"}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "NUL in user_id",
+            "/v1/identify",
+            pk,
+            r#"{"user_id":"a\u0000b"}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "raw NUL byte",
+            "/v1/identify",
+            pk,
+            b"{\"user_id\":\"a\x00b\"}".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        post(
+            "NUL in company_id",
+            "/v1/group",
+            sess,
+            r#"{"company_id":"\u0000"}"#,
+            400,
+            "invalid_request",
+        ),
+        post(
+            "NUL in event",
+            "/v1/track",
+            sess,
+            r#"{"event":"e\u0000"}"#,
+            400,
+            "invalid_request",
+        ),
         // Wrong content types.
-        Case { content_type: "text/plain", ..post("text/plain", "/v1/identify", pk, r#"{"user_id":"u"}"#, 415, "unsupported_media_type") },
-        Case { content_type: "", ..post("no content type", "/v1/track", sess, r#"{"event":"e"}"#, 415, "unsupported_media_type") },
-        Case { content_type: "application/jsonx", ..case("jsonx PATCH", Method::PATCH, env_path, adm, "{}", 415, "unsupported_media_type") },
+        Case {
+            content_type: "text/plain",
+            ..post(
+                "text/plain",
+                "/v1/identify",
+                pk,
+                r#"{"user_id":"u"}"#,
+                415,
+                "unsupported_media_type",
+            )
+        },
+        Case {
+            content_type: "",
+            ..post(
+                "no content type",
+                "/v1/track",
+                sess,
+                r#"{"event":"e"}"#,
+                415,
+                "unsupported_media_type",
+            )
+        },
+        Case {
+            content_type: "application/jsonx",
+            ..case(
+                "jsonx PATCH",
+                Method::PATCH,
+                env_path,
+                adm,
+                "{}",
+                415,
+                "unsupported_media_type",
+            )
+        },
         // Proofs that must not pass: alg none, unsigned, forged.
-        post("alg none, empty signature", "/v1/identify", pk, json!({"user_id": "victim", "token": none_token}).to_string(), 401, "invalid_token"),
-        post("alg none with signature", "/v1/identify", pk, json!({"user_id": "victim", "token": none_token_sig}).to_string(), 401, "invalid_token"),
-        post("alg None with kid", "/v1/identify", pk, json!({"user_id": "victim", "token": none_case_token}).to_string(), 401, "invalid_token"),
-        post("HS256 with a junk signature", "/v1/identify", pk, json!({"user_id": "victim", "token": hs256_unsigned}).to_string(), 401, "invalid_token"),
-        post("token of one part", "/v1/identify", pk, json!({"user_id": "victim", "token": "abc"}).to_string(), 401, "invalid_token"),
-        post("token of four parts", "/v1/identify", pk, json!({"user_id": "victim", "token": "a.b.c.d"}).to_string(), 401, "invalid_token"),
-        post("signature of the wrong length", "/v1/identify", pk, json!({"user_id": "victim", "signature": "abc"}).to_string(), 400, "malformed_signature"),
-        post("signature with a NUL", "/v1/identify", pk, json!({"user_id": "victim", "signature": format!("{}\u{0}", "a".repeat(63))}).to_string(), 400, "malformed_signature"),
-        bare("alg none session", Method::GET, "/v1/me", Auth::None, 401, "invalid_session"),
+        post(
+            "alg none, empty signature",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "token": none_token}).to_string(),
+            401,
+            "invalid_token",
+        ),
+        post(
+            "alg none with signature",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "token": none_token_sig}).to_string(),
+            401,
+            "invalid_token",
+        ),
+        post(
+            "alg None with kid",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "token": none_case_token}).to_string(),
+            401,
+            "invalid_token",
+        ),
+        post(
+            "HS256 with a junk signature",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "token": hs256_unsigned}).to_string(),
+            401,
+            "invalid_token",
+        ),
+        post(
+            "token of one part",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "token": "abc"}).to_string(),
+            401,
+            "invalid_token",
+        ),
+        post(
+            "token of four parts",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "token": "a.b.c.d"}).to_string(),
+            401,
+            "invalid_token",
+        ),
+        post(
+            "signature of the wrong length",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "signature": "abc"}).to_string(),
+            400,
+            "malformed_signature",
+        ),
+        post(
+            "signature with a NUL",
+            "/v1/identify",
+            pk,
+            json!({"user_id": "victim", "signature": format!("{}\u{0}", "a".repeat(63))})
+                .to_string(),
+            400,
+            "malformed_signature",
+        ),
+        bare(
+            "alg none session",
+            Method::GET,
+            "/v1/me",
+            Auth::None,
+            401,
+            "invalid_session",
+        ),
         // Unknown routes and methods.
-        bare("unknown route", Method::GET, "/nope", none, 404, "not_found"),
-        bare("unknown widget route", Method::POST, "/v1/identify/extra", pk, 404, "not_found"),
-        bare("encoded NUL in path", Method::GET, "/v1/%00", none, 404, "not_found"),
-        bare("8 KiB path", Method::GET, &format!("/{}", "a".repeat(8 * 1024)), none, 404, "not_found"),
-        bare("GET identify", Method::GET, "/v1/identify", pk, 405, "invalid_request"),
-        bare("DELETE track", Method::DELETE, "/v1/track", sess, 405, "invalid_request"),
-        bare("PUT environments", Method::PUT, "/admin/v1/environments", adm, 405, "invalid_request"),
-        bare("unknown method", Method::from_bytes(b"BREW").unwrap(), "/v1/identify", pk, 405, "invalid_request"),
-        bare("unknown environment", Method::GET, "/admin/v1/environments/env_nope", adm, 404, "not_found"),
-        bare("user id with NUL", Method::GET, &format!("{env_path}/users/a%00b"), adm, 404, "not_found"),
-        bare("no admin token", Method::GET, "/admin/v1/environments", none, 401, "invalid_admin_token"),
-        post("identify without a key", "/v1/identify", none, r#"{"user_id":"u"}"#, 401, "invalid_publishable_key"),
+        bare(
+            "unknown route",
+            Method::GET,
+            "/nope",
+            none,
+            404,
+            "not_found",
+        ),
+        bare(
+            "unknown widget route",
+            Method::POST,
+            "/v1/identify/extra",
+            pk,
+            404,
+            "not_found",
+        ),
+        bare(
+            "encoded NUL in path",
+            Method::GET,
+            "/v1/%00",
+            none,
+            404,
+            "not_found",
+        ),
+        bare(
+            "8 KiB path",
+            Method::GET,
+            &format!("/{}", "a".repeat(8 * 1024)),
+            none,
+            404,
+            "not_found",
+        ),
+        bare(
+            "GET identify",
+            Method::GET,
+            "/v1/identify",
+            pk,
+            405,
+            "invalid_request",
+        ),
+        bare(
+            "DELETE track",
+            Method::DELETE,
+            "/v1/track",
+            sess,
+            405,
+            "invalid_request",
+        ),
+        bare(
+            "PUT environments",
+            Method::PUT,
+            "/admin/v1/environments",
+            adm,
+            405,
+            "invalid_request",
+        ),
+        bare(
+            "unknown method",
+            Method::from_bytes(b"BREW").unwrap(),
+            "/v1/identify",
+            pk,
+            405,
+            "invalid_request",
+        ),
+        bare(
+            "unknown environment",
+            Method::GET,
+            "/admin/v1/environments/env_nope",
+            adm,
+            404,
+            "not_found",
+        ),
+        bare(
+            "user id with NUL",
+            Method::GET,
+            &format!("{env_path}/users/a%00b"),
+            adm,
+            404,
+            "not_found",
+        ),
+        bare(
+            "NUL in a query",
+            Method::GET,
+            &format!("{env_path}/events?user_id=a%00"),
+            adm,
+            400,
+            "invalid_request",
+        ),
+        bare(
+            "no admin token",
+            Method::GET,
+            "/admin/v1/environments",
+            none,
+            401,
+            "invalid_admin_token",
+        ),
+        post(
+            "identify without a key",
+            "/v1/identify",
+            none,
+            r#"{"user_id":"u"}"#,
+            401,
+            "invalid_publishable_key",
+        ),
     ];
     for c in &cases {
         let bearer = match c.auth {
@@ -269,8 +984,16 @@ async fn hostile_inputs_get_json_errors_and_the_server_stays_up() {
             bearer
         };
         let body = c.body.clone().map(|b| (c.content_type, b));
-        let r = s.request(c.method.clone(), &c.path, bearer, &[], body).await;
-        assert!(r.status < 500, "{}: a server error {}: {}", c.name, r.status, r.text);
+        let r = s
+            .request(c.method.clone(), &c.path, bearer, &[], body)
+            .await;
+        assert!(
+            r.status < 500,
+            "{}: a server error {}: {}",
+            c.name,
+            r.status,
+            r.text
+        );
         assert_eq!(
             (r.status, r.body["error"]["code"].as_str()),
             (c.status, Some(c.code)),
@@ -279,6 +1002,13 @@ async fn hostile_inputs_get_json_errors_and_the_server_stays_up() {
             r.text.chars().take(300).collect::<String>()
         );
         assert_json_error_shape(&r);
+        for secret in [env.secret.as_str(), ADMIN_TOKEN] {
+            assert!(
+                !r.text.contains(secret),
+                "{}: the answer holds a secret",
+                c.name
+            );
+        }
         assert_alive(&s, &c.name).await;
     }
     // An HS256 identity token is not a session token.
@@ -333,7 +1063,10 @@ async fn bodies_up_to_exactly_64_kib_and_odd_but_valid_values_are_accepted() {
             r#"{"user_id":"pair","attributes":{"e":"\ud83d\ude00"}}"#,
         )
         .await;
-    assert_eq!(r.expect_status(200)["user"]["attributes"]["e"], json!("\u{1F600}"));
+    assert_eq!(
+        r.expect_status(200)["user"]["attributes"]["e"],
+        json!("\u{1F600}")
+    );
     assert_alive(&s, "odd values").await;
 }
 
@@ -367,21 +1100,85 @@ async fn a_secret_in_any_field_of_any_widget_call_is_revoked_and_refused() {
     type Place = fn(&str) -> (&'static str, bool, Value);
     // (name, call) where call gives (path, authenticate with the session?, body).
     let places: Vec<(&str, Place)> = vec![
-        ("identify user_id", |k| ("/v1/identify", false, json!({"user_id": k}))),
-        ("identify attribute value", |k| ("/v1/identify", false, json!({"user_id": "u", "attributes": {"note": k}}))),
-        ("identify attribute key", |k| ("/v1/identify", false, json!({"user_id": "u", "attributes": {k: 1}}))),
-        ("identify nested attribute", |k| ("/v1/identify", false, json!({"user_id": "u", "attributes": {"a": [{"b": k}]}}))),
-        ("identify embedded in text", |k| ("/v1/identify", false, json!({"user_id": "u", "attributes": {"note": format!("my key is {k}, ok")}}))),
-        ("identify signature", |k| ("/v1/identify", false, json!({"user_id": "u", "signature": k}))),
-        ("identify token", |k| ("/v1/identify", false, json!({"user_id": "u", "token": k}))),
-        ("identify attributes_signature", |k| ("/v1/identify", false, json!({"user_id": "u", "attributes": {}, "attributes_signature": k}))),
-        ("identify unknown field", |k| ("/v1/identify", false, json!({"user_id": "u", "secret": k}))),
-        ("sessions body", |k| ("/v1/sessions", false, json!({"x": k}))),
-        ("group company_id", |k| ("/v1/group", true, json!({"company_id": k}))),
-        ("group attributes", |k| ("/v1/group", true, json!({"company_id": "c", "attributes": {"k": k}}))),
-        ("group signature", |k| ("/v1/group", true, json!({"company_id": "c", "signature": k}))),
+        ("identify user_id", |k| {
+            ("/v1/identify", false, json!({"user_id": k}))
+        }),
+        ("identify attribute value", |k| {
+            (
+                "/v1/identify",
+                false,
+                json!({"user_id": "u", "attributes": {"note": k}}),
+            )
+        }),
+        ("identify attribute key", |k| {
+            (
+                "/v1/identify",
+                false,
+                json!({"user_id": "u", "attributes": {k: 1}}),
+            )
+        }),
+        ("identify nested attribute", |k| {
+            (
+                "/v1/identify",
+                false,
+                json!({"user_id": "u", "attributes": {"a": [{"b": k}]}}),
+            )
+        }),
+        ("identify embedded in text", |k| {
+            (
+                "/v1/identify",
+                false,
+                json!({"user_id": "u", "attributes": {"note": format!("my key is {k}, ok")}}),
+            )
+        }),
+        ("identify signature", |k| {
+            (
+                "/v1/identify",
+                false,
+                json!({"user_id": "u", "signature": k}),
+            )
+        }),
+        ("identify token", |k| {
+            ("/v1/identify", false, json!({"user_id": "u", "token": k}))
+        }),
+        ("identify attributes_signature", |k| {
+            (
+                "/v1/identify",
+                false,
+                json!({"user_id": "u", "attributes": {}, "attributes_signature": k}),
+            )
+        }),
+        ("identify unknown field", |k| {
+            ("/v1/identify", false, json!({"user_id": "u", "secret": k}))
+        }),
+        ("sessions body", |k| {
+            ("/v1/sessions", false, json!({"x": k}))
+        }),
+        ("group company_id", |k| {
+            ("/v1/group", true, json!({"company_id": k}))
+        }),
+        ("group attributes", |k| {
+            (
+                "/v1/group",
+                true,
+                json!({"company_id": "c", "attributes": {"k": k}}),
+            )
+        }),
+        ("group signature", |k| {
+            (
+                "/v1/group",
+                true,
+                json!({"company_id": "c", "signature": k}),
+            )
+        }),
         ("track event", |k| ("/v1/track", true, json!({"event": k}))),
-        ("track properties", |k| ("/v1/track", true, json!({"event": "e", "properties": {"k": k}}))),
+        ("track properties", |k| {
+            (
+                "/v1/track",
+                true,
+                json!({"event": "e", "properties": {"k": k}}),
+            )
+        }),
     ];
     let fresh = || async {
         let created = s
@@ -396,10 +1193,13 @@ async fn a_secret_in_any_field_of_any_widget_call_is_revoked_and_refused() {
     for (name, place) in &places {
         let (key_id, value) = fresh().await;
         let (path, with_session, body) = place(&value);
-        let bearer = if *with_session { &session } else { &env.pk };
+        let bearer = if with_session { &session } else { &env.pk };
         let r = s.post(path, Some(bearer), &body).await;
         r.expect_error(403, "secret_key_exposed");
-        assert!(!r.text.contains(&value), "{name}: the answer echoes the secret");
+        assert!(
+            !r.text.contains(&value),
+            "{name}: the answer echoes the secret"
+        );
         assert_eq!(s.secret_status(&env.id, &key_id).await, "revoked", "{name}");
     }
     // As the publishable key, and as the session token.
@@ -421,24 +1221,39 @@ async fn a_secret_in_any_field_of_any_widget_call_is_revoked_and_refused() {
             s.post(path, Some(&value), &json!({"event": "e"})).await
         };
         r.expect_error(403, "secret_key_exposed");
-        assert_eq!(s.secret_status(&env.id, &key_id).await, "revoked", "session {path}");
+        assert_eq!(
+            s.secret_status(&env.id, &key_id).await,
+            "revoked",
+            "session {path}"
+        );
     }
     // An imported secret (no recognisable prefix) is caught too.
     let imported = "imported-legacy-secret-0123456789";
     let created = s
-        .admin(Method::POST, &secrets_path, Some(&json!({"value": imported})))
+        .admin(
+            Method::POST,
+            &secrets_path,
+            Some(&json!({"value": imported})),
+        )
         .await
         .expect_status(201);
-    s.identify(&env.pk, &json!({"user_id": "u", "attributes": {"x": imported}}))
-        .await
-        .expect_error(403, "secret_key_exposed");
+    s.identify(
+        &env.pk,
+        &json!({"user_id": "u", "attributes": {"x": imported}}),
+    )
+    .await
+    .expect_error(403, "secret_key_exposed");
     assert_eq!(
-        s.secret_status(&env.id, created["id"].as_str().unwrap()).await,
+        s.secret_status(&env.id, created["id"].as_str().unwrap())
+            .await,
         "revoked"
     );
     // The environment's first secret was never exposed and still verifies.
-    s.identify_ok(&env.pk, &json!({"user_id": "u9", "signature": env.sign("u9")}))
-        .await;
+    s.identify_ok(
+        &env.pk,
+        &json!({"user_id": "u9", "signature": env.sign("u9")}),
+    )
+    .await;
     assert_alive(&s, "exposures").await;
 }
 
@@ -493,7 +1308,10 @@ async fn slow_clients_hold_nothing() {
         let started = Instant::now();
         s.identify_ok(&env.pk, &json!({"user_id": format!("meanwhile-{i}")}))
             .await;
-        assert!(started.elapsed() < Duration::from_secs(2), "a normal request waited");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a normal request waited"
+        );
     }
     // The half-sent body gets a JSON error once the body read times out, then the close.
     let (answer, after) = read_until_closed(&mut half_body, Duration::from_secs(25)).await;
@@ -502,7 +1320,10 @@ async fn slow_clients_hold_nothing() {
         text.starts_with("HTTP/1.1 400") || text.starts_with("HTTP/1.1 408"),
         "half-sent body answered {text:?}"
     );
-    assert!(text.contains("\"error\":{\"code\":"), "not a JSON error: {text:?}");
+    assert!(
+        text.contains("\"error\":{\"code\":"),
+        "not a JSON error: {text:?}"
+    );
     assert!(
         after >= Duration::from_secs(5),
         "the body timeout fired early ({after:?})"
@@ -537,12 +1358,19 @@ async fn brute_forcing_a_signature_is_cut_off() {
         answers.push(r.status);
     }
     // Exactly the default 10 guesses a minute are checked; the rest are refused unseen.
-    assert_eq!(answers.iter().filter(|&&c| c == 401).count(), 10, "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|&&c| c == 401).count(),
+        10,
+        "{answers:?}"
+    );
     assert!(answers[10..].iter().all(|&c| c == 429), "{answers:?}");
     // Even the right signature is refused while blocked: guessing gains nothing.
-    s.identify(&env.pk, &json!({"user_id": "target", "signature": env.sign("target")}))
-        .await
-        .expect_error(429, "rate_limited");
+    s.identify(
+        &env.pk,
+        &json!({"user_id": "target", "signature": env.sign("target")}),
+    )
+    .await
+    .expect_error(429, "rate_limited");
     // Spreading guesses over user ids hits the per-address limit.
     let spread = s
         .env_with(json!({"rate_limit_per_address": 15, "rate_limit_per_user": 1000}))

@@ -25,6 +25,12 @@ pub async fn track(
     if input.event.is_empty() || input.event.len() > 255 {
         return Err(ApiError::invalid_request("`event` must be 1–255 bytes."));
     }
+    // PostgreSQL cannot store NUL in text, and no event name needs one.
+    if input.event.contains('\0') {
+        return Err(ApiError::invalid_request(
+            "`event` must not contain a NUL character.",
+        ));
+    }
     super::ensure_unverified_session_allowed(&state, &auth).await?;
     let id = vouch_core::keys::generate_id("evt");
     let claims = &auth.claims;

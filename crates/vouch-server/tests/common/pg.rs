@@ -23,6 +23,9 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Points `config` at a fresh PostgreSQL database when the suite runs on PostgreSQL.
 pub async fn configure(config: &mut vouch_server::Config, dir: &Path) {
+    if dir.join(SQLITE_ONLY).exists() {
+        return;
+    }
     let marker = dir.join(MARKER);
     if let Ok(text) = std::fs::read_to_string(&marker) {
         let mut lines = text.lines();
@@ -262,5 +265,17 @@ impl Drop for Node {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+const SQLITE_ONLY: &str = "test-sqlite-only";
+
+impl super::Server {
+    /// A server on SQLite even when the suite runs on PostgreSQL, for the
+    /// tests that look inside the SQLite files themselves.
+    pub async fn start_sqlite() -> super::Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join(SQLITE_ONLY), "").expect("write the SQLite marker");
+        Self::start_in(dir).await
     }
 }
