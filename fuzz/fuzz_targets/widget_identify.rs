@@ -4,14 +4,25 @@
 
 use libfuzzer_sys::fuzz_target;
 use vouch_server::api::IdentifyIn;
+use vouch_server::extract::JsonBody;
 
 fuzz_target!(|data: &[u8]| {
+    // Exactly the server's path: `JsonBody` (JSON value, must be an object) then the type.
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    let Ok(input) = serde_json::from_slice::<IdentifyIn>(data) else {
-        return;
+    let body = JsonBody {
+        raw: bytes::Bytes::copy_from_slice(data),
+        value,
     };
+    let input: IdentifyIn = match body.parse() {
+        Ok(input) => input,
+        Err(e) => {
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"));
+            return;
+        }
+    };
+    let value = &body.value;
     assert!(value.is_object(), "a typed identify body is a JSON object");
     let _ = vouch_core::keys::find_embedded_secrets(&String::from_utf8_lossy(data));
     if let Some(raw) = &input.attributes {

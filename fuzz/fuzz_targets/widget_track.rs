@@ -3,14 +3,25 @@
 
 use libfuzzer_sys::fuzz_target;
 use vouch_server::api::TrackIn;
+use vouch_server::extract::JsonBody;
 
 fuzz_target!(|data: &[u8]| {
+    // Exactly the server's path: `JsonBody` (JSON value, must be an object) then the type.
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    let Ok(input) = serde_json::from_slice::<TrackIn>(data) else {
-        return;
+    let body = JsonBody {
+        raw: bytes::Bytes::copy_from_slice(data),
+        value,
     };
+    let input: TrackIn = match body.parse() {
+        Ok(input) => input,
+        Err(e) => {
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"));
+            return;
+        }
+    };
+    let value = &body.value;
     assert!(value.is_object(), "a typed track body is a JSON object");
     assert_eq!(
         value.get("event").and_then(|e| e.as_str()),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vouch_core::VerifiedBy;
@@ -12,11 +12,6 @@ use zeroize::Zeroizing;
 
 use crate::crypto::MasterKey;
 use crate::model::{MAX_SESSION_TTL, SigningKeyRecord, Ts};
-
-/// PKCS#8 v1 prefix of an Ed25519 private key; the 32-byte seed follows.
-const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
 
 /// The claims of a session token.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,7 +63,11 @@ pub fn new_signing_key(master: &MasterKey, now: Ts) -> anyhow::Result<SigningKey
 /// The loaded key set: one current signing key and every published public key.
 pub struct SessionKeys {
     current_kid: String,
-    current: EncodingKey,
+    /// Kept expanded: deriving it again for every token costs a scalar
+    /// multiplication per identify.
+    current: ed25519_dalek::SigningKey,
+    /// The compact-JWS header, base64url, the same for every token.
+    header_b64: String,
     verifiers: HashMap<String, DecodingKey>,
     jwks: Value,
 }
@@ -92,9 +91,14 @@ impl SessionKeys {
             .max_by_key(|r| (r.created_at, r.kid.clone()))
             .ok_or_else(|| anyhow::anyhow!("no current session signing key in the store"))?;
         let seed = master.open(&current.ciphertext, &seal_context(&current.kid))?;
-        let mut der = Zeroizing::new(Vec::with_capacity(48));
-        der.extend_from_slice(&PKCS8_ED25519_PREFIX);
-        der.extend_from_slice(&seed);
+        let seed: &[u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("stored signing key {} is not 32 bytes", current.kid))?;
+        let signing = ed25519_dalek::SigningKey::from_bytes(seed);
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(current.kid.clone());
+        let header_b64 = Base64UrlUnpadded::encode_string(&serde_json::to_vec(&header)?);
         let mut verifiers = HashMap::new();
         let mut keys = Vec::new();
         for r in records {
@@ -114,7 +118,8 @@ impl SessionKeys {
         }
         Ok(Self {
             current_kid: current.kid.clone(),
-            current: EncodingKey::from_ed_der(&der),
+            current: signing,
+            header_b64,
             verifiers,
             jwks: json!({ "keys": keys }),
         })
@@ -128,10 +133,19 @@ impl SessionKeys {
         &self.current_kid
     }
 
+    /// A compact JWS (RFC 7515) signed with Ed25519 (RFC 8037): the same
+    /// bytes `jsonwebtoken::encode` produces, with the key kept expanded.
     pub fn issue(&self, claims: &SessionClaims) -> anyhow::Result<String> {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.current_kid.clone());
-        Ok(jsonwebtoken::encode(&header, claims, &self.current)?)
+        use ed25519_dalek::Signer;
+        let claims_b64 = Base64UrlUnpadded::encode_string(&serde_json::to_vec(claims)?);
+        let mut token = String::with_capacity(self.header_b64.len() + claims_b64.len() + 90);
+        token.push_str(&self.header_b64);
+        token.push('.');
+        token.push_str(&claims_b64);
+        let signature = self.current.sign(token.as_bytes());
+        token.push('.');
+        token.push_str(&Base64UrlUnpadded::encode_string(&signature.to_bytes()));
+        Ok(token)
     }
 
     pub fn verify(&self, token: &str) -> Result<SessionClaims, SessionError> {
@@ -155,5 +169,58 @@ impl SessionKeys {
             }
             Err(_) => Err(SessionError::Invalid),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_with_jsonwebtoken_and_match_its_encoding() {
+        let master = MasterKey::generate().unwrap();
+        let rec = new_signing_key(&master, 1_000).unwrap();
+        let keys = SessionKeys::load(&master, std::slice::from_ref(&rec), 1_000).unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = SessionClaims {
+            iss: "http://vouch.test".into(),
+            aud: "env_1".into(),
+            sub: "42".into(),
+            verified: true,
+            verified_by: Some(VerifiedBy::Signature),
+            anonymous: false,
+            vid: "vis_1".into(),
+            sid: "ses_1".into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let token = keys.issue(&claims).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        // Byte-for-byte what jsonwebtoken would have produced.
+        let seed = master
+            .open(&rec.ciphertext, &seal_context(&rec.kid))
+            .unwrap();
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend_from_slice(&seed);
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(rec.kid.clone());
+        let reference = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&der),
+        )
+        .unwrap();
+        assert_eq!(token, reference);
+        // Any changed byte fails.
+        let mut tampered = token.clone().into_bytes();
+        let i = tampered.len() - 5;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        assert!(
+            keys.verify(std::str::from_utf8(&tampered).unwrap())
+                .is_err()
+        );
     }
 }

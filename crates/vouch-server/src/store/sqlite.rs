@@ -243,15 +243,20 @@ impl BatchCtx {
             .or_default()[slot] += 1;
     }
 
-    async fn has_webhooks(&mut self, conn: &mut SqliteConnection, env_id: &str) -> StoreResult<bool> {
+    async fn has_webhooks(
+        &mut self,
+        conn: &mut SqliteConnection,
+        env_id: &str,
+    ) -> StoreResult<bool> {
         if let Some(v) = self.webhooks.get(env_id) {
             return Ok(*v);
         }
-        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? LIMIT 1")
-            .bind(env_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(db_err)?;
+        let any: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? LIMIT 1")
+                .bind(env_id)
+                .fetch_optional(conn)
+                .await
+                .map_err(db_err)?;
         self.webhooks.insert(env_id.to_string(), any.is_some());
         Ok(any.is_some())
     }
@@ -431,7 +436,6 @@ async fn insert_signing_key(conn: &mut SqliteConnection, k: &SigningKeyRecord) -
     .map_err(db_err)?;
     Ok(())
 }
-
 
 async fn apply(conn: &mut SqliteConnection, op: &Op, ctx: &mut BatchCtx) -> StoreResult<Reply> {
     match op {
