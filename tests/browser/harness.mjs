@@ -38,11 +38,12 @@ export function sign(secret, message) {
 /**
  * Starts `vouch serve` (`VOUCH_BIN`, default target/debug/vouch) on 127.0.0.1 port 0 with a
  * fresh data dir, and resolves once its banner has been printed and /healthz answers.
+ * `extraArgs` are appended to the `serve` command line (e.g. `["--allow-private-webhooks"]`).
  */
-export async function startServer({ env = {}, timeoutMs = 30_000 } = {}) {
+export async function startServer({ env = {}, timeoutMs = 30_000, extraArgs = [] } = {}) {
   const bin = path.resolve(ROOT, process.env.VOUCH_BIN ?? "target/debug/vouch");
   const dataDir = await mkdtemp(path.join(tmpdir(), "vouch-browser-"));
-  const child = spawn(bin, ["serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0"], {
+  const child = spawn(bin, ["serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0", ...extraArgs], {
     cwd: ROOT,
     env: { ...process.env, VOUCH_ADMIN_TOKEN: ADMIN_TOKEN, VOUCH_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -6,6 +6,7 @@ import { renderEnvironments } from "./environments.js";
 import { renderIdentity } from "./identity.js";
 import { renderUsers, renderUser } from "./users.js";
 import { renderAudit } from "./audit.js";
+import { renderWebhooks } from "./webhooks.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -33,6 +34,7 @@ export const links = {
   users: (env, q) => `#/env/${enc(env)}/users${q ? `?${q}` : ""}`,
   user: (env, uid) => `#/env/${enc(env)}/users/${enc(uid)}`,
   audit: (env) => `#/env/${enc(env)}/audit`,
+  webhooks: (env) => `#/env/${enc(env)}/webhooks`,
 };
 
 function navLink(href, label, iconName, active) {
@@ -53,6 +55,7 @@ function renderNav(section, env) {
       navLink(links.identity(env.id), "Identity verification", "shield", section === "identity"),
       navLink(links.users(env.id), "Users", "users", section === "users"),
       navLink(links.audit(env.id), "Audit log", "list", section === "audit"),
+      navLink(links.webhooks(env.id), "Webhooks", "upload", section === "webhooks"),
     );
   }
   mount(nav, items);
@@ -77,7 +80,7 @@ async function route() {
     if (parts[0] === "env" && parts[1]) {
       // Always fresh: settings and counts change under our feet.
       const env = await Api.environment(parts[1]);
-      const section = parts[2] === "users" ? "users" : parts[2] === "audit" ? "audit" : "identity";
+      const section = ["users", "audit", "webhooks"].includes(parts[2]) ? parts[2] : "identity";
       renderNav(section, env);
       const base = [["Environments", links.environments()], [env.name, links.identity(env.id)]];
       const ctx = { env, query, container, stillCurrent, refreshEnv: async () => {
@@ -94,6 +97,9 @@ async function route() {
       } else if (section === "audit") {
         renderCrumbs([...base, ["Audit log"]]);
         await renderAudit(ctx);
+      } else if (section === "webhooks") {
+        renderCrumbs([...base, ["Webhooks"]]);
+        await renderWebhooks(ctx);
       } else {
         renderCrumbs([...base, ["Identity verification"]]);
         await renderIdentity(ctx);

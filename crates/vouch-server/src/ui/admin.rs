@@ -55,6 +55,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
     ("users.js", JS, include_str!("../../assets/admin/users.js")),
     ("audit.js", JS, include_str!("../../assets/admin/audit.js")),
+    (
+        "webhooks.js",
+        JS,
+        include_str!("../../assets/admin/webhooks.js"),
+    ),
 ];
 
 pub fn router() -> Router<AppState> {
