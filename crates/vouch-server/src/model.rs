@@ -12,6 +12,11 @@ pub const MAX_SESSION_TTL: i64 = 30 * 24 * 3600;
 pub const DEFAULT_SESSION_TTL: i64 = 24 * 3600;
 pub const DEFAULT_RATE_LIMIT_PER_USER: u32 = 10;
 pub const DEFAULT_RATE_LIMIT_PER_ADDRESS: u32 = 300;
+pub const DEFAULT_RATE_LIMIT_PER_ENVIRONMENT: u32 = 3000;
+
+fn default_env_limit() -> u32 {
+    DEFAULT_RATE_LIMIT_PER_ENVIRONMENT
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +37,9 @@ pub struct EnvSettings {
     pub session_ttl_seconds: i64,
     pub rate_limit_per_user: u32,
     pub rate_limit_per_address: u32,
+    /// Failed verifications a minute across the whole environment.
+    #[serde(default = "default_env_limit")]
+    pub rate_limit_per_environment: u32,
 }
 
 impl EnvSettings {
@@ -46,6 +54,7 @@ impl EnvSettings {
             session_ttl_seconds: DEFAULT_SESSION_TTL,
             rate_limit_per_user: DEFAULT_RATE_LIMIT_PER_USER,
             rate_limit_per_address: DEFAULT_RATE_LIMIT_PER_ADDRESS,
+            rate_limit_per_environment: DEFAULT_RATE_LIMIT_PER_ENVIRONMENT,
         }
     }
 }

@@ -36,6 +36,7 @@ pub struct EnvironmentIn {
     pub session_ttl_seconds: Option<i64>,
     pub rate_limit_per_user: Option<u32>,
     pub rate_limit_per_address: Option<u32>,
+    pub rate_limit_per_environment: Option<u32>,
 }
 
 fn valid_origin(o: &str) -> bool {
@@ -56,7 +57,10 @@ impl EnvironmentIn {
     pub fn apply(self, s: &mut EnvSettings, creating: bool) -> Result<(), ApiError> {
         if let Some(name) = self.name {
             let trimmed = name.trim();
-            if trimmed.is_empty() || trimmed.chars().count() > 100 {
+            if trimmed.is_empty()
+                || trimmed.chars().count() > 100
+                || trimmed.chars().any(char::is_control)
+            {
                 return Err(ApiError::invalid_request(
                     "`name` must be 1–100 characters.",
                 ));
@@ -108,6 +112,14 @@ impl EnvironmentIn {
                 ));
             }
             s.rate_limit_per_user = n;
+        }
+        if let Some(n) = self.rate_limit_per_environment {
+            if n == 0 {
+                return Err(ApiError::invalid_request(
+                    "`rate_limit_per_environment` must be at least 1.",
+                ));
+            }
+            s.rate_limit_per_environment = n;
         }
         if let Some(n) = self.rate_limit_per_address {
             if n == 0 {

@@ -55,6 +55,7 @@ pub async fn identify(
         input.signature.is_some() || input.token.is_some() || input.attributes_signature.is_some();
     let user_key = super::rate_key("u", &ctx.env.id, &input.user_id);
     let addr_key = super::rate_key("a", &ctx.env.id, &ip.to_string());
+    let env_key = super::rate_key("e", &ctx.env.id, "");
     if has_proof {
         let mut wait = state
             .store
@@ -64,6 +65,12 @@ pub async fn identify(
             wait = state
                 .store
                 .rate_blocked(&addr_key, settings.rate_limit_per_address, now)
+                .await?;
+        }
+        if wait.is_none() {
+            wait = state
+                .store
+                .rate_blocked(&env_key, settings.rate_limit_per_environment, now)
                 .await?;
         }
         if let Some(wait) = wait {
@@ -76,6 +83,7 @@ pub async fn identify(
         which,
         user_key: &user_key,
         addr_key: &addr_key,
+        env_key: &env_key,
     };
     let mut proof = None;
     let mut verified_attributes = Map::new();
@@ -226,6 +234,7 @@ struct Failure<'a> {
     which: &'static str,
     user_key: &'a str,
     addr_key: &'a str,
+    env_key: &'a str,
 }
 
 /// A failed proof: counted for rate limiting, diagnosed and audited.
@@ -240,6 +249,7 @@ async fn reject(
     let err = ApiError::from_proof(&f.err, f.which == "attributes_signature");
     let _ = state.store.rate_fail(f.user_key, now).await;
     let _ = state.store.rate_fail(f.addr_key, now).await;
+    let _ = state.store.rate_fail(f.env_key, now).await;
     let cause = match (&input.signature, f.which) {
         (Some(sig), "signature") => {
             // The stored attributes too: the common mistake is signing the
