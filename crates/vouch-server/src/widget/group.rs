@@ -38,19 +38,15 @@ pub async fn group(
     let mut proof = None;
     if let Some(sig) = &input.signature {
         let settings = &ctx.env.settings;
-        let mut wait = state
-            .store
-            .rate_blocked(&company_key, settings.rate_limit_per_user, now)
-            .await?;
-        if wait.is_none() {
-            wait = state
-                .store
-                .rate_blocked(&addr_key, settings.rate_limit_per_address, now)
-                .await?;
-        }
-        if let Some(wait) = wait {
-            return Err(ApiError::rate_limited(wait));
-        }
+        super::check_rate_limits(
+            &state,
+            &[
+                (&company_key, settings.rate_limit_per_user),
+                (&addr_key, settings.rate_limit_per_address),
+            ],
+            now,
+        )
+        .await?;
         match ctx
             .ring
             .verify_signature(input.company_id.as_bytes(), sig, now)

@@ -57,25 +57,16 @@ pub async fn identify(
     let addr_key = super::rate_key("a", &ctx.env.id, &ip.to_string());
     let env_key = super::rate_key("e", &ctx.env.id, "");
     if has_proof {
-        let mut wait = state
-            .store
-            .rate_blocked(&user_key, settings.rate_limit_per_user, now)
-            .await?;
-        if wait.is_none() {
-            wait = state
-                .store
-                .rate_blocked(&addr_key, settings.rate_limit_per_address, now)
-                .await?;
-        }
-        if wait.is_none() {
-            wait = state
-                .store
-                .rate_blocked(&env_key, settings.rate_limit_per_environment, now)
-                .await?;
-        }
-        if let Some(wait) = wait {
-            return Err(ApiError::rate_limited(wait));
-        }
+        super::check_rate_limits(
+            &state,
+            &[
+                (&user_key, settings.rate_limit_per_user),
+                (&addr_key, settings.rate_limit_per_address),
+                (&env_key, settings.rate_limit_per_environment),
+            ],
+            now,
+        )
+        .await?;
     }
 
     let failure = |err: ProofError, which: &'static str| Failure {

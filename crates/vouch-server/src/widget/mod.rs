@@ -104,3 +104,17 @@ pub(crate) fn rate_key(kind: &str, env_id: &str, subject: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// 429 when any of the failed-verification counters is at its limit.
+pub(crate) async fn check_rate_limits(
+    state: &AppState,
+    limits: &[(&str, u32)],
+    now: crate::model::Ts,
+) -> Result<(), ApiError> {
+    for (key, limit) in limits {
+        if let Some(wait) = state.store.rate_blocked(key, *limit, now).await? {
+            return Err(ApiError::rate_limited(wait));
+        }
+    }
+    Ok(())
+}
