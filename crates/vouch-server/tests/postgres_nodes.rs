@@ -41,6 +41,17 @@ async fn create_env(node: &Node, settings: Value) -> Env {
     }
 }
 
+/// Waits until `node` knows environment `id`: one made on another node
+/// arrives through LISTEN/NOTIFY (the one-second bound is asserted by
+/// `revocation_and_enforcement_reach_the_other_node_within_a_second`).
+async fn wait_known(node: &Node, id: &str) {
+    let path = format!("/admin/v1/environments/{id}/secrets");
+    time_until(PROPAGATION_LIMIT, |_| async {
+        node.admin(Method::GET, &path, None).await.0 == 200
+    })
+    .await;
+}
+
 /// Polls `check` every 50 ms until it holds; returns how long that took.
 async fn time_until<F, Fut>(limit: Duration, mut check: F) -> Duration
 where
@@ -156,6 +167,7 @@ async fn load_over_two_nodes_has_no_errors_and_loses_no_user() {
     let cluster = Cluster::new().await;
     let nodes = Arc::new([cluster.node().await, cluster.node().await]);
     let env = create_env(&nodes[0], json!({"name": "load"})).await;
+    wait_known(&nodes[1], &env.id).await;
     // Half the users unsigned, so the environment's shared counter is exercised too.
     let mut tasks = Vec::new();
     for t in 0..TASKS {
@@ -270,6 +282,7 @@ async fn each_webhook_attempt_is_sent_by_exactly_one_node() {
         cluster.node_with(private).await,
     ];
     let env = create_env(&nodes[0], json!({"name": "hooks"})).await;
+    wait_known(&nodes[1], &env.id).await;
     let (status, v) = nodes[1]
         .admin(
             Method::POST,
