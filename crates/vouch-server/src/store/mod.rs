@@ -216,3 +216,23 @@ pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result
         }
     }
 }
+
+/// Page sizes every list accepts: 1–200.
+pub(crate) fn page_limit(limit: u32) -> u32 {
+    limit.clamp(1, 200)
+}
+
+/// Cuts a `limit + 1` fetch to a page and names the cursor of the next one.
+pub(crate) fn page<T>(
+    mut data: Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+) -> StoreResult<Page<T>> {
+    let next_cursor = if data.len() > limit as usize {
+        data.truncate(limit as usize);
+        data.last().map(cursor)
+    } else {
+        None
+    };
+    Ok(Page { data, next_cursor })
+}

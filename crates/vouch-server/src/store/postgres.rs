@@ -910,20 +910,6 @@ fn attempt_from_row(row: &PgRow) -> StoreResult<AttemptRecord> {
     })
 }
 
-fn page_limit(limit: u32) -> u32 {
-    limit.clamp(1, 200)
-}
-
-fn page<T>(mut data: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> StoreResult<Page<T>> {
-    let next_cursor = if data.len() > limit as usize {
-        data.truncate(limit as usize);
-        data.last().map(cursor)
-    } else {
-        None
-    };
-    Ok(Page { data, next_cursor })
-}
-
 fn rate_window(now: Ts) -> Ts {
     now - now.rem_euclid(RATE_WINDOW)
 }

@@ -975,10 +975,6 @@ fn signing_key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
     })
 }
 
-fn page_limit(limit: u32) -> u32 {
-    limit.clamp(1, 200)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -1222,17 +1218,11 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await
         .map_err(db_err)?;
-        let mut data = rows
+        let data = rows
             .iter()
             .map(user_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next_cursor = if data.len() > limit as usize {
-            data.truncate(limit as usize);
-            data.last().map(|u| u.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { data, next_cursor })
+        page(data, limit, |u| u.id.clone())
     }
 
     async fn list_events(
@@ -1255,17 +1245,11 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await
         .map_err(db_err)?;
-        let mut data = rows
+        let data = rows
             .iter()
             .map(event_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next_cursor = if data.len() > limit as usize {
-            data.truncate(limit as usize);
-            data.last().map(|e| e.seq.to_string())
-        } else {
-            None
-        };
-        Ok(Page { data, next_cursor })
+        page(data, limit, |e| e.seq.to_string())
     }
 
     async fn list_audit(
@@ -1285,17 +1269,11 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await
         .map_err(db_err)?;
-        let mut data = rows
+        let data = rows
             .iter()
             .map(audit_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next_cursor = if data.len() > limit as usize {
-            data.truncate(limit as usize);
-            data.last().map(|e| e.seq.to_string())
-        } else {
-            None
-        };
-        Ok(Page { data, next_cursor })
+        page(data, limit, |e| e.seq.to_string())
     }
 
     async fn coverage(&self, env_id: &str, since: Ts) -> StoreResult<Coverage> {
@@ -1428,17 +1406,11 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await
         .map_err(db_err)?;
-        let mut data = rows
+        let data = rows
             .iter()
             .map(attempt_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next_cursor = if data.len() > limit as usize {
-            data.truncate(limit as usize);
-            data.last().map(|a| a.seq.to_string())
-        } else {
-            None
-        };
-        Ok(Page { data, next_cursor })
+        page(data, limit, |a| a.seq.to_string())
     }
 }
 
