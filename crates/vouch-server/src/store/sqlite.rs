@@ -1,23 +1,28 @@
 //! The embedded store: SQLite in WAL mode with `synchronous = FULL`, so every
-//! acknowledged write is on disk. All writes go through one writer task that
-//! groups whatever is queued into one transaction (group commit); when one
-//! write of a group fails, the group is retried one write per transaction, so
-//! one failure never takes its neighbours down.
+//! acknowledged write is on disk.
+//!
+//! All writes go through one writer thread that owns the only read-write
+//! connection and groups whatever is queued into one transaction (group
+//! commit): a request is answered only after the transaction holding its
+//! write has committed. When one write of a group fails, the group is retried
+//! one write per transaction, so one failure never takes its neighbours down.
+//!
+//! SQLite is called synchronously (rusqlite): the writer runs a whole batch on
+//! its own thread, so a batch costs two thread hand-overs however many
+//! statements it runs. Point reads by primary key take microseconds and run on
+//! the calling thread with a pooled read-only connection; reads that scan
+//! (lists, sums) run on the blocking pool.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, params};
 use serde_json::{Map, Value};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection, Row};
-use std::sync::Arc;
-
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use vouch_core::VerifiedBy;
 
 use super::*;
@@ -28,15 +33,82 @@ const MIGRATIONS: &[&str] = &[
 ];
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
+/// Idle read connections kept open.
+const READERS: usize = 8;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct SqliteStore {
-    readers: SqlitePool,
+    readers: Arc<ReaderPool>,
     jobs: mpsc::Sender<Job>,
-    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     outbox: Arc<Notify>,
     /// One node owns an SQLite file, so its counters can live in memory.
     limiter: crate::ratelimit::RateLimiter,
+}
+
+/// Read-only connections, opened on demand and kept for reuse.
+struct ReaderPool {
+    path: PathBuf,
+    idle: std::sync::Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for ReaderPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderPool")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReaderPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_reader(&self.path)?,
+        };
+        let r = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < READERS
+        {
+            idle.push(conn);
+        }
+        r
+    }
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+fn open_writer(path: &Path) -> anyhow::Result<Connection> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the SQLite database {}: {e}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        anyhow::bail!(
+            "SQLite refused WAL mode for {} (journal mode is {mode})",
+            path.display()
+        );
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    migrate(&mut conn)?;
+    Ok(conn)
 }
 
 #[derive(Debug)]
@@ -81,20 +153,47 @@ enum Reply {
     Count(u64),
 }
 
-fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Conflict("an object with this id already exists".into())
+fn db_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
+            return StoreError::Conflict("an object with this id already exists".into());
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            StoreError::Unavailable(e.to_string())
+        if matches!(
+            f.code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::CannotOpen
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::ReadOnly
+                | ErrorCode::OutOfMemory
+        ) {
+            return StoreError::Unavailable(e.to_string());
         }
-        _ => StoreError::Internal(e.to_string()),
     }
+    StoreError::Internal(e.to_string())
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Internal(format!("stored JSON is unreadable: {e}"))
+}
+
+/// The file named by a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, any
+/// `?…` options dropped: the store sets its own).
+fn url_path(url: &str) -> anyhow::Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        anyhow::bail!(
+            "`{url}` names no file: Vouch keeps its data on disk, use sqlite:PATH (e.g. sqlite:/var/lib/vouch/vouch.db)"
+        );
+    }
+    Ok(PathBuf::from(path))
 }
 
 impl SqliteStore {
@@ -103,38 +202,31 @@ impl SqliteStore {
         std::fs::create_dir_all(dir).map_err(|e| {
             anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
         })?;
-        let opts = SqliteConnectOptions::new().filename(dir.join("vouch.db"));
-        Self::open_with(opts).await
+        Self::open_path(dir.join("vouch.db")).await
     }
 
     /// SQLite at a `sqlite:` URL.
     pub async fn open_url(url: &str) -> anyhow::Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)?;
-        Self::open_with(opts).await
+        Self::open_path(url_path(url)?).await
     }
 
-    async fn open_with(opts: SqliteConnectOptions) -> anyhow::Result<Self> {
-        let opts = opts
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let mut writer = opts.clone().connect().await?;
-        migrate(&mut writer).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(opts.read_only(true))
-            .await?;
+    async fn open_path(path: PathBuf) -> anyhow::Result<Self> {
+        let writer_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || open_writer(&writer_path)).await??;
+        let readers = Arc::new(ReaderPool {
+            idle: std::sync::Mutex::new(vec![open_reader(&path)?]),
+            path,
+        });
         let (tx, rx) = mpsc::channel(QUEUE);
         let outbox = Arc::new(Notify::new());
-        let handle = tokio::spawn(writer_loop(writer, rx, outbox.clone()));
+        let wake = outbox.clone();
+        let handle = std::thread::Builder::new()
+            .name("vouch-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, wake))?;
         Ok(Self {
             readers,
             jobs: tx,
-            writer: Mutex::new(Some(handle)),
+            writer: std::sync::Mutex::new(Some(handle)),
             outbox,
             limiter: crate::ratelimit::RateLimiter::default(),
         })
@@ -153,33 +245,43 @@ impl SqliteStore {
     async fn submit_unit(&self, op: Op) -> StoreResult<()> {
         self.submit(op).await.map(|_| ())
     }
+
+    /// A point read, on the calling thread.
+    fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.readers.with(f)
+    }
+
+    /// A read that may scan many rows, on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("a read stopped: {e}")))?
+    }
 }
 
-async fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<()> {
-    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *conn)
-        .await?;
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let target = i64::try_from(i)? + 1;
         if version >= target {
             continue;
         }
-        let mut tx = conn.begin().await?;
-        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "PRAGMA user_version = {target}"
-        )))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {target}"))?;
+        tx.commit()?;
     }
     Ok(())
 }
 
-async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, outbox: Arc<Notify>) {
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, outbox: Arc<Notify>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut closing: Option<oneshot::Sender<StoreResult<Reply>>> = None;
-    while let Some(job) = rx.recv().await {
+    while let Some(job) = rx.blocking_recv() {
         let mut next = Some(job);
         while let Some(job) = next.take() {
             if matches!(job.op, Op::Close) {
@@ -196,7 +298,7 @@ async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, ou
         if !batch.is_empty() {
             let started = std::time::Instant::now();
             let size = batch.len();
-            let queued = run_batch(&mut conn, &mut batch).await;
+            let queued = run_batch(&conn, &mut batch);
             let m = &*crate::metrics::METRICS;
             m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
             m.db_batch_size.observe(size as f64);
@@ -205,21 +307,57 @@ async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, ou
             }
         }
     }
-    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut conn)
-        .await;
-    let _ = conn.close().await;
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the SQLite database failed");
+    }
     if let Some(reply) = closing {
         let _ = reply.send(Ok(Reply::Unit));
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
-    sqlx::query(sql)
-        .execute(conn)
-        .await
-        .map(|_| ())
+/// Runs one statement (cached) and returns the number of rows it changed.
+fn exec(conn: &Connection, sql: &str, p: impl Params) -> StoreResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(p))
         .map_err(db_err)
+}
+
+fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    p: impl Params,
+    f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    let mut rows = stmt.query(p).map_err(db_err)?;
+    match rows.next().map_err(db_err)? {
+        Some(row) => f(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    p: impl Params,
+    mut f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    let mut rows = stmt.query(p).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
+
+fn exists(conn: &Connection, sql: &str, p: impl Params) -> StoreResult<bool> {
+    query_opt(conn, sql, p, |_| Ok(())).map(|r| r.is_some())
+}
+
+fn get<T: FromSql>(row: &Row<'_>, col: &str) -> StoreResult<T> {
+    row.get(col).map_err(db_err)
 }
 
 /// Per-transaction state: webhook wake-up, stats counted in memory and
@@ -227,8 +365,8 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()>
 #[derive(Debug, Default)]
 struct BatchCtx {
     queued: bool,
-    stats: std::collections::HashMap<(String, i64), [i64; 3]>,
-    webhooks: std::collections::HashMap<String, bool>,
+    stats: HashMap<(String, i64), [i64; 3]>,
+    webhooks: HashMap<String, bool>,
 }
 
 impl BatchCtx {
@@ -243,39 +381,28 @@ impl BatchCtx {
             .or_default()[slot] += 1;
     }
 
-    async fn has_webhooks(
-        &mut self,
-        conn: &mut SqliteConnection,
-        env_id: &str,
-    ) -> StoreResult<bool> {
+    fn has_webhooks(&mut self, conn: &Connection, env_id: &str) -> StoreResult<bool> {
         if let Some(v) = self.webhooks.get(env_id) {
             return Ok(*v);
         }
-        let any: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? LIMIT 1")
-                .bind(env_id)
-                .fetch_optional(conn)
-                .await
-                .map_err(db_err)?;
-        self.webhooks.insert(env_id.to_string(), any.is_some());
-        Ok(any.is_some())
+        let any = exists(
+            conn,
+            "SELECT 1 FROM webhook_endpoints WHERE env_id = ? LIMIT 1",
+            [env_id],
+        )?;
+        self.webhooks.insert(env_id.to_string(), any);
+        Ok(any)
     }
 
-    async fn flush(&mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
+    fn flush(&mut self, conn: &Connection) -> StoreResult<()> {
         for ((env_id, minute), [v, u, r]) in self.stats.drain() {
-            sqlx::query(
+            exec(
+                conn,
                 "INSERT INTO identify_stats (env_id, minute, verified, unverified, rejected) VALUES (?, ?, ?, ?, ?)
                  ON CONFLICT (env_id, minute) DO UPDATE SET verified = verified + excluded.verified,
                    unverified = unverified + excluded.unverified, rejected = rejected + excluded.rejected",
-            )
-            .bind(env_id)
-            .bind(minute)
-            .bind(v)
-            .bind(u)
-            .bind(r)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+                params![env_id, minute, v, u, r],
+            )?;
         }
         Ok(())
     }
@@ -286,9 +413,9 @@ impl BatchCtx {
 /// Optimistic: the writes run back to back. If any of them fails, the whole
 /// transaction is rolled back and each write is retried in a transaction of
 /// its own, so one bad write never takes its neighbours down.
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> bool {
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>) -> bool {
     if batch.len() > 1 {
-        match try_together(conn, batch).await {
+        match try_together(conn, batch) {
             Ok(Some((results, queued))) => {
                 for (job, r) in batch.drain(..).zip(results) {
                     let _ = job.reply.send(Ok(r));
@@ -306,7 +433,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> bool {
     }
     let mut queued = false;
     for job in batch.drain(..) {
-        let r = run_one(conn, &job.op).await;
+        let r = run_one(conn, &job.op);
         if let Ok((_, q)) = &r {
             queued |= q;
         }
@@ -315,53 +442,61 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> bool {
     queued
 }
 
+fn begin(conn: &Connection) -> StoreResult<()> {
+    exec(conn, "BEGIN IMMEDIATE", []).map(|_| ())
+}
+
+fn commit(conn: &Connection) -> StoreResult<()> {
+    exec(conn, "COMMIT", []).map(|_| ())
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = exec(conn, "ROLLBACK", []);
+    }
+}
+
 /// All writes in one transaction; `None` when one failed (rolled back).
-async fn try_together(
-    conn: &mut SqliteConnection,
-    batch: &[Job],
-) -> StoreResult<Option<(Vec<Reply>, bool)>> {
-    exec(conn, "BEGIN IMMEDIATE").await?;
+fn try_together(conn: &Connection, batch: &[Job]) -> StoreResult<Option<(Vec<Reply>, bool)>> {
+    begin(conn)?;
     let mut ctx = BatchCtx::default();
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        match apply(conn, &job.op, &mut ctx).await {
+        match apply(conn, &job.op, &mut ctx) {
             Ok(r) => results.push(r),
             Err(_) => {
-                let _ = exec(conn, "ROLLBACK").await;
+                rollback(conn);
                 return Ok(None);
             }
         }
     }
-    if ctx.flush(conn).await.is_err() {
-        let _ = exec(conn, "ROLLBACK").await;
+    if ctx.flush(conn).is_err() {
+        rollback(conn);
         return Ok(None);
     }
-    if let Err(e) = exec(conn, "COMMIT").await {
+    if let Err(e) = commit(conn) {
         tracing::error!(error = %e, "commit failed; the batch is answered with errors");
-        let _ = exec(conn, "ROLLBACK").await;
+        rollback(conn);
         return Err(e);
     }
     Ok(Some((results, ctx.queued)))
 }
 
-async fn run_one(conn: &mut SqliteConnection, op: &Op) -> StoreResult<(Reply, bool)> {
-    exec(conn, "BEGIN IMMEDIATE").await?;
+fn run_one(conn: &Connection, op: &Op) -> StoreResult<(Reply, bool)> {
+    begin(conn)?;
     let mut ctx = BatchCtx::default();
-    let r = match apply(conn, op, &mut ctx).await {
-        Ok(r) => ctx.flush(conn).await.map(|()| r),
-        Err(e) => Err(e),
-    };
+    let r = apply(conn, op, &mut ctx).and_then(|r| ctx.flush(conn).map(|()| r));
     match r {
-        Ok(reply) => match exec(conn, "COMMIT").await {
+        Ok(reply) => match commit(conn) {
             Ok(()) => Ok((reply, ctx.queued)),
             Err(e) => {
                 tracing::error!(error = %e, "commit failed");
-                let _ = exec(conn, "ROLLBACK").await;
+                rollback(conn);
                 Err(StoreError::Unavailable(e.to_string()))
             }
         },
         Err(e) => {
-            let _ = exec(conn, "ROLLBACK").await;
+            rollback(conn);
             Err(e)
         }
     }
@@ -371,245 +506,214 @@ fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
-async fn insert_audit(conn: &mut SqliteConnection, a: &NewAudit) -> StoreResult<()> {
-    sqlx::query(
+fn insert_audit(conn: &Connection, a: &NewAudit) -> StoreResult<()> {
+    exec(
+        conn,
         "INSERT INTO audit (id, env_id, kind, user_id, key_id, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(vouch_core::keys::generate_id("aud"))
-    .bind(&a.env_id)
-    .bind(a.kind)
-    .bind(&a.user_id)
-    .bind(&a.key_id)
-    .bind(to_json(&a.detail)?)
-    .bind(a.at)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+        params![
+            vouch_core::keys::generate_id("aud"),
+            a.env_id,
+            a.kind,
+            a.user_id,
+            a.key_id,
+            to_json(&a.detail)?,
+            a.at
+        ],
+    )?;
     Ok(())
 }
 
-async fn insert_env(conn: &mut SqliteConnection, env: &Environment) -> StoreResult<()> {
-    sqlx::query(
+fn insert_env(conn: &Connection, env: &Environment) -> StoreResult<()> {
+    exec(
+        conn,
         "INSERT INTO environments (id, project_id, publishable_key, settings, unsigned_count, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&env.id)
-    .bind(&env.project_id)
-    .bind(&env.publishable_key)
-    .bind(to_json(&env.settings)?)
-    .bind(env.unsigned_count)
-    .bind(env.created_at)
-    .bind(env.updated_at)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+        params![
+            env.id,
+            env.project_id,
+            env.publishable_key,
+            to_json(&env.settings)?,
+            env.unsigned_count,
+            env.created_at,
+            env.updated_at
+        ],
+    )?;
     Ok(())
 }
 
-async fn insert_secret(conn: &mut SqliteConnection, s: &SecretRecord) -> StoreResult<()> {
-    sqlx::query(
+fn insert_secret(conn: &Connection, s: &SecretRecord) -> StoreResult<()> {
+    exec(
+        conn,
         "INSERT INTO secrets (id, env_id, ciphertext, imported, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&s.id)
-    .bind(&s.env_id)
-    .bind(&s.ciphertext)
-    .bind(s.imported)
-    .bind(s.created_at)
-    .bind(s.expires_at)
-    .bind(s.revoked_at)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+        params![
+            s.id,
+            s.env_id,
+            s.ciphertext,
+            s.imported,
+            s.created_at,
+            s.expires_at,
+            s.revoked_at
+        ],
+    )?;
     Ok(())
 }
 
-async fn insert_signing_key(conn: &mut SqliteConnection, k: &SigningKeyRecord) -> StoreResult<()> {
-    sqlx::query(
+fn insert_signing_key(conn: &Connection, k: &SigningKeyRecord) -> StoreResult<()> {
+    exec(
+        conn,
         "INSERT INTO signing_keys (kid, ciphertext, public_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&k.kid)
-    .bind(&k.ciphertext)
-    .bind(&k.public_key)
-    .bind(k.created_at)
-    .bind(k.retired_at)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+        params![
+            k.kid,
+            k.ciphertext,
+            k.public_key,
+            k.created_at,
+            k.retired_at
+        ],
+    )?;
     Ok(())
 }
 
-async fn apply(conn: &mut SqliteConnection, op: &Op, ctx: &mut BatchCtx) -> StoreResult<Reply> {
+fn apply(conn: &Connection, op: &Op, ctx: &mut BatchCtx) -> StoreResult<Reply> {
     match op {
         Op::PutMeta(k, v) => {
-            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .bind(k)
-                .bind(v)
-                .execute(conn)
-                .await
-                .map_err(db_err)?;
+            exec(
+                conn,
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![k, v],
+            )?;
         }
         Op::Bootstrap(b) => {
-            sqlx::query("INSERT INTO meta (key, value) VALUES ('master_key_check', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .bind(&b.master_key_check)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            sqlx::query("INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)")
-                .bind(&b.project_id)
-                .bind(&b.project_name)
-                .bind(b.now)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            insert_env(conn, &b.environment).await?;
-            insert_secret(conn, &b.secret).await?;
-            insert_signing_key(conn, &b.signing_key).await?;
+            exec(
+                conn,
+                "INSERT INTO meta (key, value) VALUES ('master_key_check', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [&b.master_key_check],
+            )?;
+            exec(
+                conn,
+                "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)",
+                params![b.project_id, b.project_name, b.now],
+            )?;
+            insert_env(conn, &b.environment)?;
+            insert_secret(conn, &b.secret)?;
+            insert_signing_key(conn, &b.signing_key)?;
             if let Some((id, hash)) = &b.admin_token {
-                sqlx::query("INSERT OR IGNORE INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)")
-                    .bind(id)
-                    .bind(&hash[..])
-                    .bind(b.now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                exec(
+                    conn,
+                    "INSERT OR IGNORE INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)",
+                    params![id, &hash[..], b.now],
+                )?;
             }
         }
         Op::AddAdminToken(id, hash, now) => {
-            sqlx::query(
+            exec(
+                conn,
                 "INSERT OR IGNORE INTO admin_tokens (id, token_hash, created_at) VALUES (?, ?, ?)",
-            )
-            .bind(id)
-            .bind(&hash[..])
-            .bind(now)
-            .execute(conn)
-            .await
-            .map_err(db_err)?;
+                params![id, &hash[..], now],
+            )?;
         }
         Op::CreateEnv(b) => {
             let (env, secret, audit) = &**b;
-            insert_env(conn, env).await?;
-            insert_secret(conn, secret).await?;
-            insert_audit(conn, audit).await?;
-            ctx.queued |= enqueue_secret(conn, ctx, "secret.created", secret, audit.at).await?;
+            insert_env(conn, env)?;
+            insert_secret(conn, secret)?;
+            insert_audit(conn, audit)?;
+            ctx.queued |= enqueue_secret(conn, ctx, "secret.created", secret, audit.at)?;
         }
         Op::UpdateEnv(id, settings, now) => {
-            let r =
-                sqlx::query("UPDATE environments SET settings = ?, updated_at = ? WHERE id = ?")
-                    .bind(to_json(&**settings)?)
-                    .bind(now)
-                    .bind(id)
-                    .execute(conn)
-                    .await
-                    .map_err(db_err)?;
-            if r.rows_affected() == 0 {
+            let n = exec(
+                conn,
+                "UPDATE environments SET settings = ?, updated_at = ? WHERE id = ?",
+                params![to_json(&**settings)?, now, id],
+            )?;
+            if n == 0 {
                 return Err(StoreError::NotFound("environment"));
             }
         }
         Op::DeleteEnv(id, audit) => {
-            for table in [
-                "users",
-                "companies",
-                "memberships",
-                "events",
-                "secrets",
-                "identify_stats",
-                "used_jtis",
+            for sql in [
+                "DELETE FROM users WHERE env_id = ?",
+                "DELETE FROM companies WHERE env_id = ?",
+                "DELETE FROM memberships WHERE env_id = ?",
+                "DELETE FROM events WHERE env_id = ?",
+                "DELETE FROM secrets WHERE env_id = ?",
+                "DELETE FROM identify_stats WHERE env_id = ?",
+                "DELETE FROM used_jtis WHERE env_id = ?",
             ] {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM {table} WHERE env_id = ?"
-                )))
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
+                exec(conn, sql, [id])?;
             }
-            let r = sqlx::query("DELETE FROM environments WHERE id = ?")
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() == 0 {
+            if exec(conn, "DELETE FROM environments WHERE id = ?", [id])? == 0 {
                 return Err(StoreError::NotFound("environment"));
             }
-            insert_audit(conn, audit).await?;
+            insert_audit(conn, audit)?;
         }
         Op::InsertSecret(secret, expire_others_at, audit) => {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM environments WHERE id = ?")
-                .bind(&secret.env_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            if exists.is_none() {
+            if !exists(
+                conn,
+                "SELECT 1 FROM environments WHERE id = ?",
+                [&secret.env_id],
+            )? {
                 return Err(StoreError::NotFound("environment"));
             }
             if let Some(at) = expire_others_at {
-                sqlx::query(
+                exec(
+                    conn,
                     "UPDATE secrets SET expires_at = ? WHERE env_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-                )
-                .bind(at)
-                .bind(&secret.env_id)
-                .bind(at)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
+                    params![at, secret.env_id, at],
+                )?;
             }
-            insert_secret(conn, secret).await?;
-            insert_audit(conn, audit).await?;
-            ctx.queued |= enqueue_secret(conn, ctx, "secret.created", secret, audit.at).await?;
+            insert_secret(conn, secret)?;
+            insert_audit(conn, audit)?;
+            ctx.queued |= enqueue_secret(conn, ctx, "secret.created", secret, audit.at)?;
         }
         Op::RevokeSecret(env_id, key_id, at, audit) => {
-            sqlx::query("UPDATE secrets SET revoked_at = ? WHERE env_id = ? AND id = ? AND revoked_at IS NULL")
-                .bind(at)
-                .bind(env_id)
-                .bind(key_id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            let row = sqlx::query("SELECT * FROM secrets WHERE env_id = ? AND id = ?")
-                .bind(env_id)
-                .bind(key_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?
-                .ok_or(StoreError::NotFound("secret"))?;
-            insert_audit(conn, audit).await?;
-            let record = secret_from_row(&row)?;
+            exec(
+                conn,
+                "UPDATE secrets SET revoked_at = ? WHERE env_id = ? AND id = ? AND revoked_at IS NULL",
+                params![at, env_id, key_id],
+            )?;
+            let record = query_opt(
+                conn,
+                "SELECT * FROM secrets WHERE env_id = ? AND id = ?",
+                [env_id, key_id],
+                secret_from_row,
+            )?
+            .ok_or(StoreError::NotFound("secret"))?;
+            insert_audit(conn, audit)?;
             let kind = if audit.kind == "secret.exposed" {
                 "secret.exposed"
             } else {
                 "secret.revoked"
             };
-            ctx.queued |= enqueue_secret(conn, ctx, kind, &record, *at).await?;
+            ctx.queued |= enqueue_secret(conn, ctx, kind, &record, *at)?;
             return Ok(Reply::Secret(record));
         }
         Op::RotateSigningKey(key, audit) => {
-            sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
-                .bind(key.created_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            insert_signing_key(conn, key).await?;
-            insert_audit(conn, audit).await?;
+            exec(
+                conn,
+                "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL",
+                [key.created_at],
+            )?;
+            insert_signing_key(conn, key)?;
+            insert_audit(conn, audit)?;
         }
-        Op::Identify(cmd) => return apply_identify_op(conn, cmd, ctx).await,
-        Op::Group(cmd) => return apply_group_op(conn, cmd).await,
+        Op::Identify(cmd) => return apply_identify_op(conn, cmd, ctx),
+        Op::Group(cmd) => return apply_group_op(conn, cmd),
         Op::Track(ev) => {
-            sqlx::query(
+            exec(
+                conn,
                 "INSERT INTO events (id, env_id, user_id, visitor_id, name, properties, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&ev.id)
-            .bind(&ev.env_id)
-            .bind(&ev.user_id)
-            .bind(&ev.visitor_id)
-            .bind(&ev.name)
-            .bind(to_json(&ev.properties)?)
-            .bind(ev.created_at)
-            .execute(conn)
-            .await
-            .map_err(db_err)?;
+                params![
+                    ev.id,
+                    ev.env_id,
+                    ev.user_id,
+                    ev.visitor_id,
+                    ev.name,
+                    to_json(&ev.properties)?,
+                    ev.created_at
+                ],
+            )?;
         }
         Op::Rejection(env_id, audit) => {
             ctx.stat(env_id, audit.at, Outcome::Rejected);
-            insert_audit(conn, audit).await?;
+            insert_audit(conn, audit)?;
             let mut data = serde_json::json!({
                 "environment_id": env_id,
                 "user_id": audit.user_id,
@@ -617,188 +721,165 @@ async fn apply(conn: &mut SqliteConnection, op: &Op, ctx: &mut BatchCtx) -> Stor
             if let (Value::Object(d), Value::Object(extra)) = (&mut data, &audit.detail) {
                 d.extend(extra.clone());
             }
-            ctx.queued |= enqueue(conn, ctx, env_id, "identity.rejected", data, audit.at).await?;
+            ctx.queued |= enqueue(conn, ctx, env_id, "identity.rejected", data, audit.at)?;
         }
-        Op::Audit(audit) => insert_audit(conn, audit).await?,
+        Op::Audit(audit) => insert_audit(conn, audit)?,
         Op::CreateWebhook(w) => {
             ctx.webhooks.clear();
-            sqlx::query(
+            exec(
+                conn,
                 "INSERT INTO webhook_endpoints (id, env_id, url, event_types, secrets, disabled_at, disabled_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
-            )
-            .bind(&w.id)
-            .bind(&w.env_id)
-            .bind(&w.url)
-            .bind(w.event_types.as_ref().map(to_json).transpose()?)
-            .bind(&w.secrets)
-            .bind(w.created_at)
-            .bind(w.updated_at)
-            .execute(conn)
-            .await
-            .map_err(db_err)?;
+                params![
+                    w.id,
+                    w.env_id,
+                    w.url,
+                    w.event_types.as_ref().map(to_json).transpose()?,
+                    w.secrets,
+                    w.created_at,
+                    w.updated_at
+                ],
+            )?;
         }
         Op::DeleteWebhook(env_id, id) => {
             ctx.webhooks.clear();
-            sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE env_id = ? AND id = ?)")
-                .bind(env_id)
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            sqlx::query("DELETE FROM webhook_attempts WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE env_id = ? AND id = ?)")
-                .bind(env_id)
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            let r = sqlx::query("DELETE FROM webhook_endpoints WHERE env_id = ? AND id = ?")
-                .bind(env_id)
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() == 0 {
+            exec(
+                conn,
+                "DELETE FROM webhook_deliveries WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE env_id = ? AND id = ?)",
+                [env_id, id],
+            )?;
+            exec(
+                conn,
+                "DELETE FROM webhook_attempts WHERE endpoint_id = (SELECT id FROM webhook_endpoints WHERE env_id = ? AND id = ?)",
+                [env_id, id],
+            )?;
+            if exec(
+                conn,
+                "DELETE FROM webhook_endpoints WHERE env_id = ? AND id = ?",
+                [env_id, id],
+            )? == 0
+            {
                 return Err(StoreError::NotFound("webhook endpoint"));
             }
         }
         Op::UpdateWebhookSecrets(env_id, id, secrets, now) => {
-            let r = sqlx::query("UPDATE webhook_endpoints SET secrets = ?, updated_at = ? WHERE env_id = ? AND id = ?")
-                .bind(secrets)
-                .bind(now)
-                .bind(env_id)
-                .bind(id)
-                .execute(conn)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() == 0 {
+            let n = exec(
+                conn,
+                "UPDATE webhook_endpoints SET secrets = ?, updated_at = ? WHERE env_id = ? AND id = ?",
+                params![secrets, now, env_id, id],
+            )?;
+            if n == 0 {
                 return Err(StoreError::NotFound("webhook endpoint"));
             }
         }
         Op::EnableWebhook(env_id, id, audit) => {
-            let r = sqlx::query("UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, updated_at = ? WHERE env_id = ? AND id = ?")
-                .bind(audit.at)
-                .bind(env_id)
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() == 0 {
+            let n = exec(
+                conn,
+                "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, updated_at = ? WHERE env_id = ? AND id = ?",
+                params![audit.at, env_id, id],
+            )?;
+            if n == 0 {
                 return Err(StoreError::NotFound("webhook endpoint"));
             }
-            insert_audit(conn, audit).await?;
+            insert_audit(conn, audit)?;
         }
         Op::ReplayWebhook(env_id, id, now_ms) => {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE env_id = ? AND id = ?")
-                    .bind(env_id)
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-            if exists.is_none() {
+            if !exists(
+                conn,
+                "SELECT 1 FROM webhook_endpoints WHERE env_id = ? AND id = ?",
+                [env_id, id],
+            )? {
                 return Err(StoreError::NotFound("webhook endpoint"));
             }
-            let r = sqlx::query(
+            let n = exec(
+                conn,
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE endpoint_id = ? AND status IN ('dead', 'held')",
-            )
-            .bind(now_ms)
-            .bind(now_ms / 1000)
-            .bind(id)
-            .execute(conn)
-            .await
-            .map_err(db_err)?;
-            ctx.queued |= r.rows_affected() > 0;
-            return Ok(Reply::Count(r.rows_affected()));
+                params![now_ms, now_ms / 1000, id],
+            )?;
+            ctx.queued |= n > 0;
+            return Ok(Reply::Count(u64::try_from(n).unwrap_or(u64::MAX)));
         }
-        Op::Claim(now_ms, limit, schedule) => return claim(conn, *now_ms, *limit, schedule).await,
-        Op::RecordAttempt(o) => record_attempt(conn, o).await?,
+        Op::Claim(now_ms, limit, schedule) => return claim(conn, *now_ms, *limit, schedule),
+        Op::RecordAttempt(o) => record_attempt(conn, o)?,
         Op::Close => {}
     }
     Ok(Reply::Unit)
 }
 
-async fn apply_identify_op(
-    conn: &mut SqliteConnection,
+fn apply_identify_op(
+    conn: &Connection,
     cmd: &IdentifyCommand,
     ctx: &mut BatchCtx,
 ) -> StoreResult<Reply> {
-    if let Some((jti, _)) = &cmd.jti {
-        let used: Option<i64> = sqlx::query_scalar(
+    if let Some((jti, _)) = &cmd.jti
+        && exists(
+            conn,
             "SELECT 1 FROM used_jtis WHERE env_id = ? AND jti = ? AND expires_at > ?",
-        )
-        .bind(&cmd.env_id)
-        .bind(jti)
-        .bind(cmd.now)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        if used.is_some() {
-            return Ok(Reply::Identify(Err(IdentifyRejection::TokenReplayed)));
-        }
+            params![cmd.env_id, jti, cmd.now],
+        )?
+    {
+        return Ok(Reply::Identify(Err(IdentifyRejection::TokenReplayed)));
     }
     // Only an unproven identify can touch the unsigned cap.
     let unsigned_count: i64 = if cmd.proof.is_none() {
-        sqlx::query_scalar("SELECT unsigned_count FROM environments WHERE id = ?")
-            .bind(&cmd.env_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?
-            .ok_or(StoreError::NotFound("environment"))?
+        query_opt(
+            conn,
+            "SELECT unsigned_count FROM environments WHERE id = ?",
+            [&cmd.env_id],
+            |r| get(r, "unsigned_count"),
+        )?
+        .ok_or(StoreError::NotFound("environment"))?
     } else {
         0
     };
-    let existing = sqlx::query("SELECT * FROM users WHERE env_id = ? AND id = ?")
-        .bind(&cmd.env_id)
-        .bind(&cmd.user_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .map(|r| user_from_row(&r))
-        .transpose()?;
+    let existing = query_opt(
+        conn,
+        "SELECT * FROM users WHERE env_id = ? AND id = ?",
+        [&cmd.env_id, &cmd.user_id],
+        user_from_row,
+    )?;
     let outcome = match apply_identify(existing, cmd, unsigned_count) {
         Ok(o) => o,
         Err(rejection) => return Ok(Reply::Identify(Err(rejection))),
     };
     let u = &outcome.user;
     if outcome.changed || cmd.proof.is_some() || outcome.counted_unsigned {
-        sqlx::query(
+        exec(
+            conn,
             "INSERT INTO users (env_id, id, verified, ever_verified, verified_by, key_id, verified_at, attributes, verified_attributes, counted_unsigned, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (env_id, id) DO UPDATE SET verified = excluded.verified, ever_verified = excluded.ever_verified,
                verified_by = excluded.verified_by, key_id = excluded.key_id, verified_at = excluded.verified_at,
                attributes = excluded.attributes, verified_attributes = excluded.verified_attributes,
                counted_unsigned = excluded.counted_unsigned, updated_at = excluded.updated_at",
-        )
-        .bind(&u.env_id)
-        .bind(&u.id)
-        .bind(u.verified)
-        .bind(u.verified)
-        .bind(u.verified_by.map(verified_by_str))
-        .bind(&u.key_id)
-        .bind(u.verified_at)
-        .bind(to_json(&u.attributes)?)
-        .bind(to_json(&u.verified_attributes)?)
-        .bind(u.counted_unsigned)
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+            params![
+                u.env_id,
+                u.id,
+                u.verified,
+                u.verified,
+                u.verified_by.map(verified_by_str),
+                u.key_id,
+                u.verified_at,
+                to_json(&u.attributes)?,
+                to_json(&u.verified_attributes)?,
+                u.counted_unsigned,
+                u.created_at,
+                u.updated_at
+            ],
+        )?;
     }
     if outcome.counted_unsigned {
-        sqlx::query("UPDATE environments SET unsigned_count = unsigned_count + 1 WHERE id = ?")
-            .bind(&cmd.env_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        exec(
+            conn,
+            "UPDATE environments SET unsigned_count = unsigned_count + 1 WHERE id = ?",
+            [&cmd.env_id],
+        )?;
     }
     if let Some((jti, until)) = &cmd.jti {
-        sqlx::query("INSERT INTO used_jtis (env_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (env_id, jti) DO UPDATE SET expires_at = excluded.expires_at")
-            .bind(&cmd.env_id)
-            .bind(jti)
-            .bind(until)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        exec(
+            conn,
+            "INSERT INTO used_jtis (env_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (env_id, jti) DO UPDATE SET expires_at = excluded.expires_at",
+            params![cmd.env_id, jti, until],
+        )?;
     }
     let stat = if cmd.proof.is_some() {
         Outcome::Verified
@@ -806,58 +887,53 @@ async fn apply_identify_op(
         Outcome::Unverified
     };
     ctx.stat(&cmd.env_id, cmd.now, stat);
-    if (outcome.created || outcome.changed) && ctx.has_webhooks(conn, &cmd.env_id).await? {
+    if (outcome.created || outcome.changed) && ctx.has_webhooks(conn, &cmd.env_id)? {
         let kind = if outcome.created {
             "user.created"
         } else {
             "user.updated"
         };
-        let companies = companies_of(conn, &cmd.env_id, &cmd.user_id).await?;
+        let companies = companies_of(conn, &cmd.env_id, &cmd.user_id)?;
         let data = serde_json::to_value(crate::api::UserOut::new(u, &companies))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        ctx.queued |= enqueue(conn, ctx, &cmd.env_id, kind, data, cmd.now).await?;
+        ctx.queued |= enqueue(conn, ctx, &cmd.env_id, kind, data, cmd.now)?;
     }
     Ok(Reply::Identify(Ok(outcome)))
 }
 
-async fn apply_group_op(conn: &mut SqliteConnection, cmd: &GroupCommand) -> StoreResult<Reply> {
-    let existing = sqlx::query("SELECT * FROM companies WHERE env_id = ? AND id = ?")
-        .bind(&cmd.env_id)
-        .bind(&cmd.company_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .map(|r| company_from_row(&r))
-        .transpose()?;
+fn apply_group_op(conn: &Connection, cmd: &GroupCommand) -> StoreResult<Reply> {
+    let existing = query_opt(
+        conn,
+        "SELECT * FROM companies WHERE env_id = ? AND id = ?",
+        [&cmd.env_id, &cmd.company_id],
+        company_from_row,
+    )?;
     let company = match apply_group(existing, cmd) {
         Ok(c) => c,
         Err(rejection) => return Ok(Reply::Group(Err(rejection))),
     };
-    sqlx::query(
+    exec(
+        conn,
         "INSERT INTO companies (env_id, id, verified, key_id, verified_at, attributes, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (env_id, id) DO UPDATE SET verified = excluded.verified, key_id = excluded.key_id,
            verified_at = excluded.verified_at, attributes = excluded.attributes, updated_at = excluded.updated_at",
-    )
-    .bind(&company.env_id)
-    .bind(&company.id)
-    .bind(company.verified)
-    .bind(&company.key_id)
-    .bind(company.verified_at)
-    .bind(to_json(&company.attributes)?)
-    .bind(company.created_at)
-    .bind(company.updated_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    sqlx::query("INSERT OR IGNORE INTO memberships (env_id, user_id, company_id, created_at) VALUES (?, ?, ?, ?)")
-        .bind(&cmd.env_id)
-        .bind(&cmd.user_id)
-        .bind(&cmd.company_id)
-        .bind(cmd.now)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        params![
+            company.env_id,
+            company.id,
+            company.verified,
+            company.key_id,
+            company.verified_at,
+            to_json(&company.attributes)?,
+            company.created_at,
+            company.updated_at
+        ],
+    )?;
+    exec(
+        conn,
+        "INSERT OR IGNORE INTO memberships (env_id, user_id, company_id, created_at) VALUES (?, ?, ?, ?)",
+        params![cmd.env_id, cmd.user_id, cmd.company_id, cmd.now],
+    )?;
     Ok(Reply::Group(Ok(company)))
 }
 
@@ -868,18 +944,11 @@ fn verified_by_str(v: VerifiedBy) -> &'static str {
     }
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> StoreResult<T> {
-    row.try_get(col).map_err(db_err)
-}
-
 fn json_map(text: &str) -> StoreResult<Map<String, Value>> {
     serde_json::from_str(text).map_err(json_err)
 }
 
-fn env_from_row(row: &SqliteRow) -> StoreResult<Environment> {
+fn env_from_row(row: &Row<'_>) -> StoreResult<Environment> {
     let settings: String = get(row, "settings")?;
     Ok(Environment {
         id: get(row, "id")?,
@@ -892,7 +961,7 @@ fn env_from_row(row: &SqliteRow) -> StoreResult<Environment> {
     })
 }
 
-fn secret_from_row(row: &SqliteRow) -> StoreResult<SecretRecord> {
+fn secret_from_row(row: &Row<'_>) -> StoreResult<SecretRecord> {
     Ok(SecretRecord {
         id: get(row, "id")?,
         env_id: get(row, "env_id")?,
@@ -904,7 +973,7 @@ fn secret_from_row(row: &SqliteRow) -> StoreResult<SecretRecord> {
     })
 }
 
-fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
+fn user_from_row(row: &Row<'_>) -> StoreResult<UserRecord> {
     let by: Option<String> = get(row, "verified_by")?;
     Ok(UserRecord {
         env_id: get(row, "env_id")?,
@@ -925,7 +994,7 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
     })
 }
 
-fn company_from_row(row: &SqliteRow) -> StoreResult<CompanyRecord> {
+fn company_from_row(row: &Row<'_>) -> StoreResult<CompanyRecord> {
     Ok(CompanyRecord {
         env_id: get(row, "env_id")?,
         id: get(row, "id")?,
@@ -938,7 +1007,7 @@ fn company_from_row(row: &SqliteRow) -> StoreResult<CompanyRecord> {
     })
 }
 
-fn event_from_row(row: &SqliteRow) -> StoreResult<EventRecord> {
+fn event_from_row(row: &Row<'_>) -> StoreResult<EventRecord> {
     Ok(EventRecord {
         seq: get(row, "seq")?,
         id: get(row, "id")?,
@@ -951,7 +1020,7 @@ fn event_from_row(row: &SqliteRow) -> StoreResult<EventRecord> {
     })
 }
 
-fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
+fn audit_from_row(row: &Row<'_>) -> StoreResult<AuditRecord> {
     let detail: String = get(row, "detail")?;
     Ok(AuditRecord {
         seq: get(row, "seq")?,
@@ -965,7 +1034,7 @@ fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
     })
 }
 
-fn signing_key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
+fn signing_key_from_row(row: &Row<'_>) -> StoreResult<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         kid: get(row, "kid")?,
         ciphertext: get(row, "ciphertext")?,
@@ -982,27 +1051,26 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.readers)
-            .await
-            .map(|_| ())
-            .map_err(db_err)
+        self.read_now(|c| exists(c, "SELECT 1", []).map(|_| ()))
     }
 
     async fn close(&self) {
         let _ = self.submit(Op::Close).await;
-        if let Some(handle) = self.writer.lock().await.take() {
-            let _ = handle.await;
+        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
-        self.readers.close().await;
+        if let Ok(mut idle) = self.readers.idle.lock() {
+            idle.clear();
+        }
     }
 
     async fn get_meta(&self, key: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_err)
+        self.read_now(|c| {
+            query_opt(c, "SELECT value FROM meta WHERE key = ?", [key], |r| {
+                get(r, "value")
+            })
+        })
     }
 
     async fn put_meta(&self, key: &str, value: &str) -> StoreResult<()> {
@@ -1011,11 +1079,7 @@ impl Store for SqliteStore {
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(db_err)?;
-        Ok(n == 0)
+        self.read_now(|c| exists(c, "SELECT 1 FROM projects LIMIT 1", []).map(|any| !any))
     }
 
     async fn bootstrap(&self, b: Bootstrap) -> StoreResult<()> {
@@ -1023,10 +1087,14 @@ impl Store for SqliteStore {
     }
 
     async fn default_project(&self) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT id FROM projects ORDER BY created_at, id LIMIT 1")
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_err)
+        self.read_now(|c| {
+            query_opt(
+                c,
+                "SELECT id FROM projects ORDER BY created_at, id LIMIT 1",
+                [],
+                |r| get(r, "id"),
+            )
+        })
     }
 
     async fn add_admin_token(&self, id: &str, hash: [u8; 32], now: Ts) -> StoreResult<()> {
@@ -1035,33 +1103,36 @@ impl Store for SqliteStore {
     }
 
     async fn admin_token_exists(&self, hash: [u8; 32]) -> StoreResult<bool> {
-        let r: Option<i64> = sqlx::query_scalar("SELECT 1 FROM admin_tokens WHERE token_hash = ?")
-            .bind(&hash[..])
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_err)?;
-        Ok(r.is_some())
+        self.read_now(|c| {
+            exists(
+                c,
+                "SELECT 1 FROM admin_tokens WHERE token_hash = ?",
+                [&hash[..]],
+            )
+        })
     }
 
     async fn list_environments(&self) -> StoreResult<Vec<Environment>> {
-        sqlx::query("SELECT * FROM environments ORDER BY created_at, id")
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(env_from_row)
-            .collect()
+        self.read(|c| {
+            query_all(
+                c,
+                "SELECT * FROM environments ORDER BY created_at, id",
+                [],
+                env_from_row,
+            )
+        })
+        .await
     }
 
     async fn get_environment(&self, id: &str) -> StoreResult<Option<Environment>> {
-        sqlx::query("SELECT * FROM environments WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(env_from_row)
-            .transpose()
+        self.read_now(|c| {
+            query_opt(
+                c,
+                "SELECT * FROM environments WHERE id = ?",
+                [id],
+                env_from_row,
+            )
+        })
     }
 
     async fn create_environment(
@@ -1089,13 +1160,15 @@ impl Store for SqliteStore {
     }
 
     async fn list_all_secrets(&self) -> StoreResult<Vec<SecretRecord>> {
-        sqlx::query("SELECT * FROM secrets ORDER BY created_at, id")
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(secret_from_row)
-            .collect()
+        self.read(|c| {
+            query_all(
+                c,
+                "SELECT * FROM secrets ORDER BY created_at, id",
+                [],
+                secret_from_row,
+            )
+        })
+        .await
     }
 
     async fn insert_secret(
@@ -1125,13 +1198,15 @@ impl Store for SqliteStore {
     }
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(signing_key_from_row)
-            .collect()
+        self.read(|c| {
+            query_all(
+                c,
+                "SELECT * FROM signing_keys ORDER BY created_at, kid",
+                [],
+                signing_key_from_row,
+            )
+        })
+        .await
     }
 
     async fn rotate_signing_key(&self, key: SigningKeyRecord, audit: NewAudit) -> StoreResult<()> {
@@ -1172,30 +1247,18 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, env_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>> {
-        sqlx::query("SELECT * FROM users WHERE env_id = ? AND id = ?")
-            .bind(env_id)
-            .bind(user_id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        self.read_now(|c| {
+            query_opt(
+                c,
+                "SELECT * FROM users WHERE env_id = ? AND id = ?",
+                [env_id, user_id],
+                user_from_row,
+            )
+        })
     }
 
     async fn user_companies(&self, env_id: &str, user_id: &str) -> StoreResult<Vec<CompanyRecord>> {
-        sqlx::query(
-            "SELECT c.* FROM companies c JOIN memberships m ON m.env_id = c.env_id AND m.company_id = c.id
-             WHERE m.env_id = ? AND m.user_id = ? ORDER BY c.id",
-        )
-        .bind(env_id)
-        .bind(user_id)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(company_from_row)
-        .collect()
+        self.read_now(|c| companies_of(c, env_id, user_id))
     }
 
     async fn list_users(
@@ -1206,22 +1269,17 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Page<UserRecord>> {
         let limit = page_limit(limit);
-        let rows = sqlx::query(
-            "SELECT * FROM users WHERE env_id = ? AND (? IS NULL OR verified = ?) AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
-        )
-        .bind(env_id)
-        .bind(verified)
-        .bind(verified)
-        .bind(after)
-        .bind(after)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(user_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let (env_id, after) = (env_id.to_string(), after.map(str::to_string));
+        let data = self
+            .read(move |c| {
+                query_all(
+                    c,
+                    "SELECT * FROM users WHERE env_id = ?1 AND (?2 IS NULL OR verified = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4",
+                    params![env_id, verified, after, i64::from(limit) + 1],
+                    user_from_row,
+                )
+            })
+            .await?;
         page(data, limit, |u| u.id.clone())
     }
 
@@ -1233,22 +1291,17 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Page<EventRecord>> {
         let limit = page_limit(limit);
-        let rows = sqlx::query(
-            "SELECT * FROM events WHERE env_id = ? AND (? IS NULL OR user_id = ?) AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(env_id)
-        .bind(user_id)
-        .bind(user_id)
-        .bind(before)
-        .bind(before)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let (env_id, user_id) = (env_id.to_string(), user_id.map(str::to_string));
+        let data = self
+            .read(move |c| {
+                query_all(
+                    c,
+                    "SELECT * FROM events WHERE env_id = ?1 AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
+                    params![env_id, user_id, before, i64::from(limit) + 1],
+                    event_from_row,
+                )
+            })
+            .await?;
         page(data, limit, |e| e.seq.to_string())
     }
 
@@ -1259,38 +1312,39 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Page<AuditRecord>> {
         let limit = page_limit(limit);
-        let rows = sqlx::query(
-            "SELECT * FROM audit WHERE env_id = ? AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(env_id)
-        .bind(before)
-        .bind(before)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(audit_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let env_id = env_id.to_string();
+        let data = self
+            .read(move |c| {
+                query_all(
+                    c,
+                    "SELECT * FROM audit WHERE env_id = ?1 AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3",
+                    params![env_id, before, i64::from(limit) + 1],
+                    audit_from_row,
+                )
+            })
+            .await?;
         page(data, limit, |e| e.seq.to_string())
     }
 
     async fn coverage(&self, env_id: &str, since: Ts) -> StoreResult<Coverage> {
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(verified), 0) AS v, COALESCE(SUM(unverified), 0) AS u, COALESCE(SUM(rejected), 0) AS r
-             FROM identify_stats WHERE env_id = ? AND minute >= ?",
-        )
-        .bind(env_id)
-        .bind(since.div_euclid(60))
-        .fetch_one(&self.readers)
-        .await
-        .map_err(db_err)?;
-        Ok(Coverage {
-            verified: get(&row, "v")?,
-            unverified: get(&row, "u")?,
-            rejected: get(&row, "r")?,
+        let env_id = env_id.to_string();
+        self.read(move |c| {
+            query_opt(
+                c,
+                "SELECT COALESCE(SUM(verified), 0) AS v, COALESCE(SUM(unverified), 0) AS u, COALESCE(SUM(rejected), 0) AS r
+                 FROM identify_stats WHERE env_id = ? AND minute >= ?",
+                params![env_id, since.div_euclid(60)],
+                |row| {
+                    Ok(Coverage {
+                        verified: get(row, "v")?,
+                        unverified: get(row, "u")?,
+                        rejected: get(row, "r")?,
+                    })
+                },
+            )?
+            .ok_or_else(|| StoreError::Internal("an aggregate returned no row".into()))
         })
+        .await
     }
 
     async fn rate_blocked(&self, key: &str, limit: u32, now: Ts) -> StoreResult<Option<u64>> {
@@ -1312,26 +1366,27 @@ impl Store for SqliteStore {
     }
 
     async fn list_webhooks(&self, env_id: &str) -> StoreResult<Vec<WebhookEndpoint>> {
-        sqlx::query("SELECT * FROM webhook_endpoints WHERE env_id = ? ORDER BY created_at, id")
-            .bind(env_id)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(webhook_from_row)
-            .collect()
+        let env_id = env_id.to_string();
+        self.read(move |c| {
+            query_all(
+                c,
+                "SELECT * FROM webhook_endpoints WHERE env_id = ? ORDER BY created_at, id",
+                [env_id],
+                webhook_from_row,
+            )
+        })
+        .await
     }
 
     async fn get_webhook(&self, env_id: &str, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
-        sqlx::query("SELECT * FROM webhook_endpoints WHERE env_id = ? AND id = ?")
-            .bind(env_id)
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(webhook_from_row)
-            .transpose()
+        self.read_now(|c| {
+            query_opt(
+                c,
+                "SELECT * FROM webhook_endpoints WHERE env_id = ? AND id = ?",
+                [env_id, id],
+                webhook_from_row,
+            )
+        })
     }
 
     async fn delete_webhook(&self, env_id: &str, id: &str) -> StoreResult<()> {
@@ -1394,78 +1449,57 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Page<AttemptRecord>> {
         let limit = page_limit(limit);
-        let rows = sqlx::query(
-            "SELECT a.* FROM webhook_attempts a JOIN webhook_endpoints e ON e.id = a.endpoint_id
-             WHERE e.env_id = ? AND a.endpoint_id = ? AND (? IS NULL OR a.seq < ?) ORDER BY a.seq DESC LIMIT ?",
-        )
-        .bind(env_id)
-        .bind(endpoint_id)
-        .bind(before)
-        .bind(before)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(attempt_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let (env_id, endpoint_id) = (env_id.to_string(), endpoint_id.to_string());
+        let data = self
+            .read(move |c| {
+                query_all(
+                    c,
+                    "SELECT a.* FROM webhook_attempts a JOIN webhook_endpoints e ON e.id = a.endpoint_id
+                     WHERE e.env_id = ?1 AND a.endpoint_id = ?2 AND (?3 IS NULL OR a.seq < ?3) ORDER BY a.seq DESC LIMIT ?4",
+                    params![env_id, endpoint_id, before, i64::from(limit) + 1],
+                    attempt_from_row,
+                )
+            })
+            .await?;
         page(data, limit, |a| a.seq.to_string())
     }
 }
 
-async fn companies_of(
-    conn: &mut SqliteConnection,
-    env_id: &str,
-    user_id: &str,
-) -> StoreResult<Vec<CompanyRecord>> {
-    sqlx::query(
+fn companies_of(conn: &Connection, env_id: &str, user_id: &str) -> StoreResult<Vec<CompanyRecord>> {
+    query_all(
+        conn,
         "SELECT c.* FROM companies c JOIN memberships m ON m.env_id = c.env_id AND m.company_id = c.id
          WHERE m.env_id = ? AND m.user_id = ? ORDER BY c.id",
+        [env_id, user_id],
+        company_from_row,
     )
-    .bind(env_id)
-    .bind(user_id)
-    .fetch_all(conn)
-    .await
-    .map_err(db_err)?
-    .iter()
-    .map(company_from_row)
-    .collect()
 }
 
 /// Writes a webhook message and one delivery per subscribed endpoint, in the
 /// caller's transaction. Endpoints that are disabled get a held delivery, which
 /// a replay sends. Returns whether anything is due now.
-async fn enqueue(
-    conn: &mut SqliteConnection,
+fn enqueue(
+    conn: &Connection,
     ctx: &mut BatchCtx,
     env_id: &str,
     kind: &str,
     data: Value,
     at: Ts,
 ) -> StoreResult<bool> {
-    if !ctx.has_webhooks(conn, env_id).await? {
+    if !ctx.has_webhooks(conn, env_id)? {
         return Ok(false);
     }
     let message_id = vouch_core::keys::generate_id("msg");
     let now_ms = at.saturating_mul(1000);
-    let r = sqlx::query(
+    let n = exec(
+        conn,
         "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at)
-         SELECT ? || ':' || e.id, ?, e.id, CASE WHEN e.disabled_at IS NULL THEN 'pending' ELSE 'held' END, 0, ?, ?, ?
+         SELECT ?1 || ':' || e.id, ?1, e.id, CASE WHEN e.disabled_at IS NULL THEN 'pending' ELSE 'held' END, 0, ?2, ?3, ?3
          FROM webhook_endpoints e
-         WHERE e.env_id = ? AND (e.event_types IS NULL OR EXISTS (SELECT 1 FROM json_each(e.event_types) WHERE value = ?))",
-    )
-    .bind(&message_id)
-    .bind(&message_id)
-    .bind(now_ms)
-    .bind(at)
-    .bind(at)
-    .bind(env_id)
-    .bind(kind)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    if r.rows_affected() == 0 {
+         WHERE e.env_id = ?4 AND (e.event_types IS NULL OR EXISTS (SELECT 1 FROM json_each(e.event_types) WHERE value = ?5))",
+        params![message_id, now_ms, at, env_id, kind],
+    )?;
+    if n == 0 {
         return Ok(false);
     }
     let payload = serde_json::json!({
@@ -1473,20 +1507,16 @@ async fn enqueue(
         "timestamp": crate::api::rfc3339(at),
         "data": data,
     });
-    sqlx::query("INSERT INTO webhook_messages (id, env_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&message_id)
-        .bind(env_id)
-        .bind(kind)
-        .bind(to_json(&payload)?)
-        .bind(at)
-        .execute(conn)
-        .await
-        .map_err(db_err)?;
+    exec(
+        conn,
+        "INSERT INTO webhook_messages (id, env_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        params![message_id, env_id, kind, to_json(&payload)?, at],
+    )?;
     Ok(true)
 }
 
-async fn enqueue_secret(
-    conn: &mut SqliteConnection,
+fn enqueue_secret(
+    conn: &Connection,
     ctx: &mut BatchCtx,
     kind: &str,
     s: &SecretRecord,
@@ -1497,90 +1527,78 @@ async fn enqueue_secret(
     if let Value::Object(m) = &mut data {
         m.insert("environment_id".into(), Value::String(s.env_id.clone()));
     }
-    enqueue(conn, ctx, &s.env_id, kind, data, at).await
+    enqueue(conn, ctx, &s.env_id, kind, data, at)
 }
 
 /// How long a claimed last attempt is left alone before it counts as cut
 /// short by a crash; longer than any attempt takes.
 pub(super) const FINAL_ATTEMPT_LEASE_MS: i64 = 15_000;
 
-async fn claim(
-    conn: &mut SqliteConnection,
-    now_ms: i64,
-    limit: u32,
-    schedule: &[i64],
-) -> StoreResult<Reply> {
-    let rows = sqlx::query(
+fn claim(conn: &Connection, now_ms: i64, limit: u32, schedule: &[i64]) -> StoreResult<Reply> {
+    let due = query_all(
+        conn,
         "SELECT d.id AS delivery_id, d.message_id, d.endpoint_id, d.attempts, e.env_id, e.url, e.secrets, m.payload, m.created_at AS message_created_at
          FROM webhook_deliveries d
          JOIN webhook_endpoints e ON e.id = d.endpoint_id
          JOIN webhook_messages m ON m.id = d.message_id
          WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND e.disabled_at IS NULL
          ORDER BY d.next_attempt_at LIMIT ?",
-    )
-    .bind(now_ms)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let attempts: i64 = get(row, "attempts")?;
-        let attempt = attempts + 1;
-        let next = usize::try_from(attempts)
-            .ok()
-            .and_then(|i| schedule.get(i))
-            .map(|d| now_ms + d);
-        let delivery_id: String = get(row, "delivery_id")?;
+        params![now_ms, i64::from(limit)],
+        |row| {
+            let attempts: i64 = get(row, "attempts")?;
+            let next = usize::try_from(attempts)
+                .ok()
+                .and_then(|i| schedule.get(i))
+                .map(|d| now_ms + d);
+            Ok(ClaimedDelivery {
+                delivery_id: get(row, "delivery_id")?,
+                message_id: get(row, "message_id")?,
+                endpoint_id: get(row, "endpoint_id")?,
+                env_id: get(row, "env_id")?,
+                url: get(row, "url")?,
+                secrets: get(row, "secrets")?,
+                payload: get(row, "payload")?,
+                message_created_at: get(row, "message_created_at")?,
+                attempt: attempts + 1,
+                next_attempt_at: next,
+            })
+        },
+    )?;
+    for d in &due {
         // No retry left: a lease a little longer than one attempt (at most
         // 10 s, the dispatcher's timeout), so a last attempt cut short by a
         // crash is tried once more after the restart (then delivered, or dead
         // and the endpoint disabled) instead of staying pending forever.
-        let next_at = next.unwrap_or(now_ms + FINAL_ATTEMPT_LEASE_MS);
-        sqlx::query("UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?")
-            .bind(attempt)
-            .bind(next_at)
-            .bind(now_ms / 1000)
-            .bind(&delivery_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        out.push(ClaimedDelivery {
-            delivery_id,
-            message_id: get(row, "message_id")?,
-            endpoint_id: get(row, "endpoint_id")?,
-            env_id: get(row, "env_id")?,
-            url: get(row, "url")?,
-            secrets: get(row, "secrets")?,
-            payload: get(row, "payload")?,
-            message_created_at: get(row, "message_created_at")?,
-            attempt,
-            next_attempt_at: next,
-        });
+        let next_at = d.next_attempt_at.unwrap_or(now_ms + FINAL_ATTEMPT_LEASE_MS);
+        exec(
+            conn,
+            "UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
+            params![d.attempt, next_at, now_ms / 1000, d.delivery_id],
+        )?;
     }
-    Ok(Reply::Claimed(out))
+    Ok(Reply::Claimed(due))
 }
 
-async fn record_attempt(conn: &mut SqliteConnection, o: &AttemptOutcome) -> StoreResult<()> {
+fn record_attempt(conn: &Connection, o: &AttemptOutcome) -> StoreResult<()> {
     let d = &o.delivery;
     let next_retry = if o.success { None } else { d.next_attempt_at };
-    sqlx::query(
+    exec(
+        conn,
         "INSERT INTO webhook_attempts (delivery_id, endpoint_id, message_id, attempt, status_code, latency_ms, response, error, next_retry_at, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&d.delivery_id)
-    .bind(&d.endpoint_id)
-    .bind(&d.message_id)
-    .bind(d.attempt)
-    .bind(o.status_code)
-    .bind(o.latency_ms)
-    .bind(&o.response)
-    .bind(&o.error)
-    .bind(next_retry)
-    .bind(o.at_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
+        params![
+            d.delivery_id,
+            d.endpoint_id,
+            d.message_id,
+            d.attempt,
+            o.status_code,
+            o.latency_ms,
+            o.response,
+            o.error,
+            next_retry,
+            o.at_ms
+        ],
+    )?;
     let status = if o.success {
         "delivered"
     } else if d.next_attempt_at.is_none() {
@@ -1588,34 +1606,29 @@ async fn record_attempt(conn: &mut SqliteConnection, o: &AttemptOutcome) -> Stor
     } else {
         "pending"
     };
-    sqlx::query("UPDATE webhook_deliveries SET status = ?, updated_at = ? WHERE id = ?")
-        .bind(status)
-        .bind(o.at_ms / 1000)
-        .bind(&d.delivery_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    exec(
+        conn,
+        "UPDATE webhook_deliveries SET status = ?, updated_at = ? WHERE id = ?",
+        params![status, o.at_ms / 1000, d.delivery_id],
+    )?;
     if status == "dead" {
         let at = o.at_ms / 1000;
         let reason = format!(
             "Disabled after {} failed attempts to deliver {}; re-enable it and replay once the receiver works.",
             d.attempt, d.message_id
         );
-        let r = sqlx::query("UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND disabled_at IS NULL")
-            .bind(at)
-            .bind(&reason)
-            .bind(at)
-            .bind(&d.endpoint_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        let n = exec(
+            conn,
+            "UPDATE webhook_endpoints SET disabled_at = ?1, disabled_reason = ?2, updated_at = ?1 WHERE id = ?3 AND disabled_at IS NULL",
+            params![at, reason, d.endpoint_id],
+        )?;
         // Everything else still queued for it waits for a replay.
-        sqlx::query("UPDATE webhook_deliveries SET status = 'held' WHERE endpoint_id = ? AND status = 'pending'")
-            .bind(&d.endpoint_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        if r.rows_affected() > 0 {
+        exec(
+            conn,
+            "UPDATE webhook_deliveries SET status = 'held' WHERE endpoint_id = ? AND status = 'pending'",
+            [&d.endpoint_id],
+        )?;
+        if n > 0 {
             insert_audit(
                 conn,
                 &NewAudit {
@@ -1626,14 +1639,13 @@ async fn record_attempt(conn: &mut SqliteConnection, o: &AttemptOutcome) -> Stor
                     detail: serde_json::json!({"endpoint_id": d.endpoint_id, "message": reason}),
                     at,
                 },
-            )
-            .await?;
+            )?;
         }
     }
     Ok(())
 }
 
-fn webhook_from_row(row: &SqliteRow) -> StoreResult<WebhookEndpoint> {
+fn webhook_from_row(row: &Row<'_>) -> StoreResult<WebhookEndpoint> {
     let types: Option<String> = get(row, "event_types")?;
     Ok(WebhookEndpoint {
         id: get(row, "id")?,
@@ -1650,7 +1662,7 @@ fn webhook_from_row(row: &SqliteRow) -> StoreResult<WebhookEndpoint> {
     })
 }
 
-fn attempt_from_row(row: &SqliteRow) -> StoreResult<AttemptRecord> {
+fn attempt_from_row(row: &Row<'_>) -> StoreResult<AttemptRecord> {
     Ok(AttemptRecord {
         seq: get(row, "seq")?,
         delivery_id: get(row, "delivery_id")?,
@@ -1663,4 +1675,43 @@ fn attempt_from_row(row: &SqliteRow) -> StoreResult<AttemptRecord> {
         next_retry_at: get(row, "next_retry_at")?,
         created_at: get(row, "created_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        assert_eq!(
+            url_path("sqlite:/var/lib/vouch.db").unwrap(),
+            PathBuf::from("/var/lib/vouch.db")
+        );
+        assert_eq!(
+            url_path("sqlite://data/vouch.db?mode=rwc").unwrap(),
+            PathBuf::from("data/vouch.db")
+        );
+        assert_eq!(
+            url_path("sqlite:data.db").unwrap(),
+            PathBuf::from("data.db")
+        );
+        assert!(url_path("sqlite::memory:").is_err());
+        assert!(url_path("sqlite:").is_err());
+    }
+
+    #[test]
+    fn duplicates_conflict_and_a_busy_file_is_unavailable() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let dup = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
+        assert!(matches!(db_err(dup), StoreError::Conflict(_)));
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(matches!(db_err(busy), StoreError::Unavailable(_)));
+        let syntax = conn.execute("NOT SQL", []).unwrap_err();
+        assert!(matches!(db_err(syntax), StoreError::Internal(_)));
+    }
 }
