@@ -64,8 +64,10 @@ pub fn new_signing_key(master: &MasterKey, now: Ts) -> anyhow::Result<SigningKey
 pub struct SessionKeys {
     current_kid: String,
     /// Kept expanded: deriving it again for every token costs a scalar
-    /// multiplication per identify.
-    current: ed25519_dalek::SigningKey,
+    /// multiplication per identify. aws-lc's Ed25519 (already linked for
+    /// TLS) signs in about half the time of ed25519-dalek's portable code,
+    /// with the same deterministic signatures (RFC 8032).
+    current: aws_lc_rs::signature::Ed25519KeyPair,
     /// The compact-JWS header, base64url, the same for every token.
     header_b64: String,
     verifiers: HashMap<String, DecodingKey>,
@@ -95,7 +97,8 @@ impl SessionKeys {
             .as_slice()
             .try_into()
             .map_err(|_| anyhow::anyhow!("stored signing key {} is not 32 bytes", current.kid))?;
-        let signing = ed25519_dalek::SigningKey::from_bytes(seed);
+        let signing = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|_| anyhow::anyhow!("stored signing key {} is not usable", current.kid))?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(current.kid.clone());
         let header_b64 = Base64UrlUnpadded::encode_string(&serde_json::to_vec(&header)?);
@@ -136,7 +139,6 @@ impl SessionKeys {
     /// A compact JWS (RFC 7515) signed with Ed25519 (RFC 8037): the same
     /// bytes `jsonwebtoken::encode` produces, with the key kept expanded.
     pub fn issue(&self, claims: &SessionClaims) -> anyhow::Result<String> {
-        use ed25519_dalek::Signer;
         let claims_b64 = Base64UrlUnpadded::encode_string(&serde_json::to_vec(claims)?);
         let mut token = String::with_capacity(self.header_b64.len() + claims_b64.len() + 90);
         token.push_str(&self.header_b64);
@@ -144,7 +146,7 @@ impl SessionKeys {
         token.push_str(&claims_b64);
         let signature = self.current.sign(token.as_bytes());
         token.push('.');
-        token.push_str(&Base64UrlUnpadded::encode_string(&signature.to_bytes()));
+        token.push_str(&Base64UrlUnpadded::encode_string(signature.as_ref()));
         Ok(token)
     }
 

@@ -99,10 +99,10 @@ pub(crate) fn rate_key(kind: &str, env_id: &str, subject: &str) -> String {
     data.extend_from_slice(env_id.as_bytes());
     data.push(0);
     data.extend_from_slice(subject.as_bytes());
-    vouch_core::keys::sha256(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    vouch_core::encoding::encode_mac(
+        &vouch_core::keys::sha256(&data),
+        vouch_core::SignatureEncoding::Hex,
+    )
 }
 
 /// 429 when any of the failed-verification counters is at its limit.
