@@ -32,6 +32,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A free port below the kernel's ephemeral range (32768 and up), for a
+/// receiver that starts later: a port from `free_port` can meanwhile become
+/// the source port of one of the server's outgoing connections.
+fn receiver_port() -> u16 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id();
+    (0..2000u32)
+        .map(|i| 20_000 + u16::try_from((seed.wrapping_add(i * 7919)) % 10_000).unwrap())
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port between 20000 and 30000")
+}
+
 /// `vouch serve` on `dir`, stdout and stderr into files there (read on failure).
 struct Vouch {
     child: Child,
@@ -290,7 +305,7 @@ fn sign_hex(secret: &str, message: &str) -> String {
 #[test]
 fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let receiver_port = free_port(); // nobody listens there yet: the receiver is down
+    let receiver_port = receiver_port(); // nobody listens there yet: the receiver is down
 
     let vouch = Vouch::start(dir.path(), "first");
     let (status, env) = vouch.admin(
@@ -425,7 +440,7 @@ fn wait_hits(hits: &Hits, secs: u64, what: &str, done: impl Fn(&[Hit]) -> bool) 
 #[test]
 fn a_final_attempt_cut_short_by_a_crash_is_tried_again_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let receiver_port = free_port();
+    let receiver_port = receiver_port();
     // The first try fails; the second (the last of a one-retry schedule) hangs.
     let hits = start_receiver(receiver_port, vec![Answer::Status(500), Answer::Hang]);
     let vouch = Vouch::start_with(dir.path(), "first", "100");
