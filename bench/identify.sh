@@ -21,7 +21,8 @@ PORT=${PORT:-18790}
 TOKEN=vat_bench_admin_token_0123456789abcdefghij
 "$BIN" serve --data-dir "$DATA" --addr 127.0.0.1:$PORT --admin-token $TOKEN >"$DATA/out" 2>"$DATA/err" &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
+trap cleanup EXIT
 for _ in $(seq 50); do grep -q "listening" "$DATA/out" 2>/dev/null && break; sleep 0.1; done
 PK=$(awk '/Publishable key:/ {print $3}' "$DATA/out")
 SK=$(awk '/Identity secret:/ {print $3}' "$DATA/out")
