@@ -38,16 +38,35 @@ PY
 URL=http://127.0.0.1:$PORT
 # Warm up: create the users once.
 BODIES=$BODIES PK=$PK wrk -t2 -c16 -d3s -s bench/identify.lua $URL >/dev/null
-run_wrk() { wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "$@"; }
-HZ=$(run_wrk $URL/healthz)
-ID=$(BODIES=$BODIES PK=$PK run_wrk -s bench/identify.lua $URL)
-rps() { awk '/Requests\/sec/ {print $2}'; }
-pct() { awk -v p="$1" '$1==p {print $2}'; }
+# Server CPU time (user + system, in clock ticks) so far.
+ticks() { awk '{print $14 + $15}' /proc/$PID/stat; }
+HZ_TICKS=$(getconf CLK_TCK)
+# run NAME LUA [PATH]: one wrk run; keeps its output and the server CPU it cost.
+declare -A OUT CPU
+run() {
+  local before after
+  before=$(ticks)
+  OUT[$1]=$(wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s "bench/$2" "$URL${3:-}")
+  after=$(ticks)
+  CPU[$1]=$((after - before))
+}
+run healthz healthz.lua
+BODIES=$BODIES PK=$PK run identify identify.lua
 SESSION=$(curl -s -X POST $URL/v1/identify -H "Authorization: Bearer $PK" -H 'Content-Type: application/json' -d "$(head -1 "$BODIES")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
-TR=$(SESSION=$SESSION run_wrk -s bench/track.lua $URL)
-ME=$(SESSION=$SESSION run_wrk -s bench/me.lua $URL/v1/me)
-HZ_RPS=$(echo "$HZ" | rps); ID_RPS=$(echo "$ID" | rps)
-CPU_S=$(awk '{print ($14+$15)/100}' /proc/$PID/stat)
+SESSION=$SESSION run track track.lua
+SESSION=$SESSION run me me.lua
+rps() { echo "${OUT[$1]}" | awk '/Requests\/sec/ {print $2}'; }
+pct() { echo "${OUT[$1]}" | awk -v p="$2" '$1==p {print $2}'; }
+bad() { echo "${OUT[$1]}" | awk '/Non-2xx/ {n+=$NF} /Socket errors/ {for (i=3;i<=NF;i++) {gsub(/,/,"",$i); if ($i ~ /^[0-9]+$/) n+=$i}} END {print n+0}'; }
+# Server CPU per answered request, in microseconds.
+cpu_us() {
+  local n
+  n=$(echo "${OUT[$1]}" | awk '/requests in/ {print $1}')
+  python3 -c "print(f'{${CPU[$1]} / $HZ_TICKS / max(1, $n) * 1e6:.1f}')"
+}
+row() { echo "| $2 | $(rps "$1") | $(pct "$1" 50%) | $(pct "$1" 99%) | $(cpu_us "$1") µs | $(bad "$1") |"; }
+HZ_RPS=$(rps healthz); ID_RPS=$(rps identify)
+CPU_S=$(awk -v hz="$HZ_TICKS" '{print ($14+$15)/hz}' /proc/$PID/stat)
 # Half of the measured identify maximum, spread over the connections (hey -q is per worker).
 HALF=$(python3 -c "print(max(1, int(float('$ID_RPS') / 2 / 16)))")
 BODY=$(head -1 "$BODIES")
@@ -56,7 +75,7 @@ HEY_RPS=$(echo "$HEY" | awk '/Requests\/sec/ {print $2}')
 HEY_P50=$(echo "$HEY" | awk '/ 50% in/ {print $3}')
 HEY_P99=$(echo "$HEY" | awk '/ 99% in/ {print $3}')
 HEY_ERR=$(echo "$HEY" | awk '/Status code distribution/ {f=1; next} f && /\[/ && $1 != "[200]" {e+=$2} END {print e+0}')
-RSS=$(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$PID/status)
+RSS=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)
 # Start-up to ready on the existing data directory.
 kill $PID; wait $PID 2>/dev/null || true
 STARTUP_MS=$(python3 - "$BIN" "$DATA" "$PORT" "$TOKEN" <<'PY'
@@ -77,15 +96,15 @@ PY
 )
 ratio=$(python3 -c "print(f'{float(\"$ID_RPS\")/float(\"$HZ_RPS\")*100:.0f} %')")
 cat <<MD
-Machine: $(nproc) cores, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo '-'); ${DUR}s per run, $CONNS connections (wrk), 16 (hey)
+Machine: $(nproc) cores, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo '-'); ${DUR}s per run, $CONNS connections (wrk, every run through a Lua request function), 16 (hey)
 
-| endpoint | requests/s | p50 | p99 |
-|---|---|---|---|
-| GET /healthz (ceiling) | $HZ_RPS | $(echo "$HZ" | pct 50%) | $(echo "$HZ" | pct 99%) |
-| POST /v1/identify, durable (max) | $ID_RPS | $(echo "$ID" | pct 50%) | $(echo "$ID" | pct 99%) |
-| POST /v1/track, durable (max) | $(echo "$TR" | rps) | $(echo "$TR" | pct 50%) | $(echo "$TR" | pct 99%) |
-| GET /v1/me (max) | $(echo "$ME" | rps) | $(echo "$ME" | pct 50%) | $(echo "$ME" | pct 99%) |
-| POST /v1/identify at half max (hey) | $HEY_RPS | ${HEY_P50}s | ${HEY_P99}s |
+| endpoint | requests/s | p50 | p99 | server CPU per request | non-2xx |
+|---|---|---|---|---|---|
+$(row healthz "GET /healthz (ceiling)")
+$(row identify "POST /v1/identify, durable (max)")
+$(row track "POST /v1/track, durable (max)")
+$(row me "GET /v1/me (max)")
+| POST /v1/identify at half max (hey) | $HEY_RPS | ${HEY_P50}s | ${HEY_P99}s | | $HEY_ERR |
 
-identify ÷ healthz = $ratio; non-200 answers at half rate: $HEY_ERR; server peak RSS $RSS; server CPU time over the whole run ${CPU_S} s; start-up to ready on the existing data directory ${STARTUP_MS} ms
+identify ÷ healthz = $ratio; server peak RSS $RSS; server CPU time over the whole run ${CPU_S} s; start-up to ready on the existing data directory ${STARTUP_MS} ms
 MD

@@ -2,6 +2,7 @@
 //! against `/.well-known/jwks.json`.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
@@ -72,7 +73,15 @@ pub struct SessionKeys {
     header_b64: String,
     verifiers: HashMap<String, DecodingKey>,
     jwks: Value,
+    /// Tokens already verified, by SHA-256 of the whole token: a widget sends
+    /// the same session token with every call, and an Ed25519 verification
+    /// costs about 25 µs. Expiry is still checked on every use; a key change
+    /// builds a new `SessionKeys`, so the cache never outlives its keys.
+    verified: Mutex<HashMap<[u8; 32], SessionClaims>>,
 }
+
+/// Verified tokens kept (about 300 bytes each).
+const VERIFIED_CACHE: usize = 10_000;
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,6 +134,7 @@ impl SessionKeys {
             header_b64,
             verifiers,
             jwks: json!({ "keys": keys }),
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -151,6 +161,40 @@ impl SessionKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<SessionClaims, SessionError> {
+        self.verify_at(token, time::OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// [`Self::verify`] with the clock of the cached path given (the full
+    /// verification reads the system clock, as jsonwebtoken does).
+    fn verify_at(&self, token: &str, now: Ts) -> Result<SessionClaims, SessionError> {
+        let digest = vouch_core::keys::sha256(token.as_bytes());
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned());
+        if let Some(claims) = cached {
+            // The same rule as jsonwebtoken's with no leeway.
+            return if claims.exp < now {
+                Err(SessionError::Expired)
+            } else {
+                Ok(claims)
+            };
+        }
+        let claims = self.verify_signed(token)?;
+        if let Ok(mut m) = self.verified.lock() {
+            if m.len() >= VERIFIED_CACHE {
+                m.retain(|_, c| c.exp >= now);
+                if m.len() >= VERIFIED_CACHE {
+                    m.clear();
+                }
+            }
+            m.insert(digest, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<SessionClaims, SessionError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| SessionError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(SessionError::Invalid);
@@ -224,5 +268,50 @@ mod tests {
             keys.verify(std::str::from_utf8(&tampered).unwrap())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_verified_cache_still_checks_bytes_and_expiry() {
+        let master = MasterKey::generate().unwrap();
+        let rec = new_signing_key(&master, 1_000).unwrap();
+        let keys = SessionKeys::load(&master, std::slice::from_ref(&rec), 1_000).unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = SessionClaims {
+            iss: "http://vouch.test".into(),
+            aud: "env_1".into(),
+            sub: "42".into(),
+            verified: false,
+            verified_by: None,
+            anonymous: false,
+            vid: "vis_1".into(),
+            sid: "ses_1".into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let token = keys.issue(&claims).unwrap();
+        // Verified once, then served from the cache.
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        assert_eq!(keys.verified.lock().unwrap().len(), 1);
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        // A token differing in one byte of its claims is not the cached one.
+        let forged = token.replacen(
+            &Base64UrlUnpadded::encode_string(&serde_json::to_vec(&claims).unwrap()),
+            &Base64UrlUnpadded::encode_string(
+                &serde_json::to_vec(&SessionClaims {
+                    verified: true,
+                    ..claims.clone()
+                })
+                .unwrap(),
+            ),
+            1,
+        );
+        assert_ne!(forged, token);
+        assert_eq!(keys.verify(&forged), Err(SessionError::Invalid));
+        // Expiry is checked on every cached use.
+        assert_eq!(keys.verify_at(&token, now + 60).unwrap(), claims);
+        assert_eq!(keys.verify_at(&token, now + 61), Err(SessionError::Expired));
+        // Keys loaded again (a rotation) start with an empty cache.
+        let again = SessionKeys::load(&master, std::slice::from_ref(&rec), 1_000).unwrap();
+        assert!(again.verified.lock().unwrap().is_empty());
     }
 }
