@@ -1,6 +1,7 @@
 //! Prometheus metrics, served as text at `/metrics`.
 
-use std::sync::LazyLock;
+use std::collections::BTreeMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -58,6 +59,12 @@ pub struct Metrics {
     pub webhook_deliveries: Family<OutcomeLabels, Counter>,
     pub cache_lookups: Family<OutcomeLabels, Counter>,
     pub sessions_issued: Counter,
+    pub session_cache_lookups: Family<OutcomeLabels, Counter>,
+    /// Sessions issued by this process and not yet expired, worked out when
+    /// `/metrics` is read from `session_expiries`.
+    open_sessions: Gauge,
+    /// Issued sessions by the minute they expire in.
+    session_expiries: Mutex<BTreeMap<i64, i64>>,
     pub in_flight: Gauge,
 }
 
@@ -114,12 +121,45 @@ impl Metrics {
             "Session tokens issued",
             sessions_issued.clone(),
         );
+        let session_cache_lookups = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "session_cache_lookups",
+            "Session-token verifications answered from the verified-token cache (hit) or by an Ed25519 verification (miss)",
+            session_cache_lookups.clone(),
+        );
+        let open_sessions = Gauge::default();
+        registry.register(
+            "open_sessions",
+            "Session tokens issued by this process that have not expired (to the minute)",
+            open_sessions.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register(
             "http_requests_in_flight",
             "Requests being served",
             in_flight.clone(),
         );
+        // Known label values start at 0, so the series exist (and rate()
+        // works) before the first event of their kind.
+        for result in ["verified", "unverified", "rejected"] {
+            for method in ["signature", "token", "none"] {
+                verifications.get_or_create(&VerificationLabels {
+                    result: result.into(),
+                    method: method.into(),
+                });
+            }
+        }
+        for (family, outcomes) in [
+            (&webhook_deliveries, ["delivered", "failed"]),
+            (&cache_lookups, ["hit", "miss"]),
+            (&session_cache_lookups, ["hit", "miss"]),
+        ] {
+            for outcome in outcomes {
+                family.get_or_create(&OutcomeLabels {
+                    outcome: outcome.into(),
+                });
+            }
+        }
         Self {
             registry,
             http_requests,
@@ -130,6 +170,9 @@ impl Metrics {
             webhook_deliveries,
             cache_lookups,
             sessions_issued,
+            session_cache_lookups,
+            open_sessions,
+            session_expiries: Mutex::new(BTreeMap::new()),
             in_flight,
         }
     }
@@ -151,7 +194,27 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts an issued session that expires at `exp` (seconds).
+    pub fn session_issued(&self, exp: i64) {
+        self.sessions_issued.inc();
+        if let Ok(mut m) = self.session_expiries.lock() {
+            *m.entry(exp.div_euclid(60)).or_default() += 1;
+        }
+    }
+
+    /// Sessions issued here whose expiry minute has not passed at `now`.
+    pub fn open_sessions_at(&self, now: i64) -> i64 {
+        let Ok(mut m) = self.session_expiries.lock() else {
+            return 0;
+        };
+        let current = now.div_euclid(60);
+        *m = m.split_off(&current);
+        m.values().sum()
+    }
+
     pub fn render(&self) -> String {
+        self.open_sessions
+            .set(self.open_sessions_at(crate::state::now()));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -173,6 +173,11 @@ impl SessionKeys {
             .lock()
             .ok()
             .and_then(|m| m.get(&digest).cloned());
+        let m = &*crate::metrics::METRICS;
+        crate::metrics::Metrics::outcome(
+            &m.session_cache_lookups,
+            if cached.is_some() { "hit" } else { "miss" },
+        );
         if let Some(claims) = cached {
             // The same rule as jsonwebtoken's with no leeway.
             return if claims.exp < now {

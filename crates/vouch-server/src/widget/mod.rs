@@ -62,11 +62,11 @@ pub(crate) fn issue_session(
         iat,
         exp,
     };
-    crate::metrics::METRICS.sessions_issued.inc();
     let token = state.sessions().issue(&claims).map_err(|e| {
         tracing::error!(error = %e, "session signing failed");
         ApiError::internal()
     })?;
+    crate::metrics::METRICS.session_issued(exp);
     Ok((token, crate::api::rfc3339(exp)))
 }
 
