@@ -143,7 +143,7 @@ impl Metrics {
         // works) before the first event of their kind.
         for result in ["verified", "unverified", "rejected"] {
             for method in ["signature", "token", "none"] {
-                verifications.get_or_create(&VerificationLabels {
+                let _ = verifications.get_or_create(&VerificationLabels {
                     result: result.into(),
                     method: method.into(),
                 });
@@ -155,7 +155,7 @@ impl Metrics {
             (&session_cache_lookups, ["hit", "miss"]),
         ] {
             for outcome in outcomes {
-                family.get_or_create(&OutcomeLabels {
+                let _ = family.get_or_create(&OutcomeLabels {
                     outcome: outcome.into(),
                 });
             }
