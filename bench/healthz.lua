@@ -4,3 +4,7 @@
 request = function()
   return wrk.format("GET", "/healthz")
 end
+-- p99.9, which wrk's --latency table does not print.
+done = function(summary, latency, requests)
+  io.write(string.format("P99.9 %.2fms\n", latency:percentile(99.9) / 1000))
+end

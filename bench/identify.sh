@@ -6,7 +6,8 @@
 #   bench/identify.sh [duration-seconds]      (default 10)
 #
 # Needs wrk and hey (Debian packages; installed when missing). Prints a
-# Markdown table and appends nothing anywhere: copy it into bench/RESULTS.md.
+# Markdown table with the machine and commit, and writes it into
+# bench/RESULTS.md between the `identify.sh` markers (NO_WRITE=1: print only).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DUR=${1:-10}
@@ -57,6 +58,7 @@ SESSION=$SESSION run track track.lua
 SESSION=$SESSION run me me.lua
 rps() { echo "${OUT[$1]}" | awk '/Requests\/sec/ {print $2}'; }
 pct() { echo "${OUT[$1]}" | awk -v p="$2" '$1==p {print $2}'; }
+p999() { echo "${OUT[$1]}" | awk '$1=="P99.9" {print $2}'; }
 bad() { echo "${OUT[$1]}" | awk '/Non-2xx/ {n+=$NF} /Socket errors/ {for (i=3;i<=NF;i++) {gsub(/,/,"",$i); if ($i ~ /^[0-9]+$/) n+=$i}} END {print n+0}'; }
 # Server CPU per answered request, in microseconds.
 cpu_us() {
@@ -64,7 +66,7 @@ cpu_us() {
   n=$(echo "${OUT[$1]}" | awk '/requests in/ {print $1}')
   python3 -c "print(f'{${CPU[$1]} / $HZ_TICKS / max(1, $n) * 1e6:.1f}')"
 }
-row() { echo "| $2 | $(rps "$1") | $(pct "$1" 50%) | $(pct "$1" 99%) | $(cpu_us "$1") µs | $(bad "$1") |"; }
+row() { echo "| $2 | $(rps "$1") | $(pct "$1" 50%) | $(pct "$1" 99%) | $(p999 "$1") | $(cpu_us "$1") µs | $(bad "$1") |"; }
 HZ_RPS=$(rps healthz); ID_RPS=$(rps identify)
 CPU_S=$(awk -v hz="$HZ_TICKS" '{print ($14+$15)/hz}' /proc/$PID/stat)
 # Half of the measured identify maximum, spread over the connections (hey -q is per worker).
@@ -95,16 +97,32 @@ p.terminate(); p.wait()
 PY
 )
 ratio=$(python3 -c "print(f'{float(\"$ID_RPS\")/float(\"$HZ_RPS\")*100:.0f} %')")
-cat <<MD
+TABLE=$(cat <<MD
 Machine: $(nproc) cores, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo '-'); ${DUR}s per run, $CONNS connections (wrk, every run through a Lua request function), 16 (hey)
 
-| endpoint | requests/s | p50 | p99 | server CPU per request | non-2xx |
-|---|---|---|---|---|---|
+| endpoint | requests/s | p50 | p99 | p99.9 | server CPU per request | non-2xx |
+|---|---|---|---|---|---|---|
 $(row healthz "GET /healthz (ceiling)")
 $(row identify "POST /v1/identify, durable (max)")
 $(row track "POST /v1/track, durable (max)")
 $(row me "GET /v1/me (max)")
-| POST /v1/identify at half max (hey) | $HEY_RPS | ${HEY_P50}s | ${HEY_P99}s | | $HEY_ERR |
+| POST /v1/identify at half max (hey) | $HEY_RPS | ${HEY_P50}s | ${HEY_P99}s | | | $HEY_ERR |
 
 identify ÷ healthz = $ratio; server peak RSS $RSS; server CPU time over the whole run ${CPU_S} s; start-up to ready on the existing data directory ${STARTUP_MS} ms
 MD
+)
+echo "$TABLE"
+if [ -z "${NO_WRITE:-}" ]; then
+  python3 - bench/RESULTS.md "$TABLE" <<'PY'
+import sys
+path, table = sys.argv[1], sys.argv[2]
+begin, end = "<!-- identify.sh:begin -->", "<!-- identify.sh:end -->"
+text = open(path).read()
+if begin not in text or end not in text:
+    sys.exit(f"{path} has no {begin} … {end} block to replace")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(path, "w").write(f"{head}{begin}\n{table}\n{end}{tail}")
+PY
+  echo "written into bench/RESULTS.md" >&2
+fi

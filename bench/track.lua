@@ -8,3 +8,7 @@ request = function()
     ["Content-Type"] = "application/json",
   }, '{"event":"page_view","properties":{"n":' .. i .. '}}')
 end
+-- p99.9, which wrk's --latency table does not print.
+done = function(summary, latency, requests)
+  io.write(string.format("P99.9 %.2fms\n", latency:percentile(99.9) / 1000))
+end
