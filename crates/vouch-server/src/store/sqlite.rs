@@ -35,6 +35,8 @@ const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 /// Idle read connections kept open.
 const READERS: usize = 8;
+/// Read connections open at once at most.
+const MAX_READERS: usize = 32;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
@@ -47,10 +49,19 @@ pub struct SqliteStore {
     limiter: crate::ratelimit::RateLimiter,
 }
 
-/// Read-only connections, opened on demand and kept for reuse.
+/// Read-only connections, opened on demand (at most [`MAX_READERS`] at
+/// once) and kept for reuse ([`READERS`] of them).
 struct ReaderPool {
     path: PathBuf,
-    idle: std::sync::Mutex<Vec<Connection>>,
+    state: std::sync::Mutex<PoolState>,
+    returned: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<Connection>,
+    /// Connections open, idle or in use.
+    open: usize,
 }
 
 impl std::fmt::Debug for ReaderPool {
@@ -61,20 +72,76 @@ impl std::fmt::Debug for ReaderPool {
     }
 }
 
+fn poisoned<E>(_: E) -> StoreError {
+    StoreError::Internal("the read pool is poisoned".into())
+}
+
 impl ReaderPool {
+    fn new(path: PathBuf) -> StoreResult<Self> {
+        let first = open_reader(&path)?;
+        Ok(Self {
+            path,
+            state: std::sync::Mutex::new(PoolState {
+                idle: vec![first],
+                open: 1,
+            }),
+            returned: std::sync::Condvar::new(),
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match pooled {
-            Some(c) => c,
-            None => open_reader(&self.path)?,
-        };
+        let conn = self.take()?;
         let r = f(&conn);
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < READERS
-        {
-            idle.push(conn);
-        }
+        self.give_back(conn);
         r
+    }
+
+    fn take(&self) -> StoreResult<Connection> {
+        let mut state = self.state.lock().map_err(poisoned)?;
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open < MAX_READERS {
+                state.open += 1;
+                drop(state);
+                return open_reader(&self.path).inspect_err(|_| {
+                    if let Ok(mut s) = self.state.lock() {
+                        s.open -= 1;
+                    }
+                });
+            }
+            let (next, timeout) = self
+                .returned
+                .wait_timeout(state, BUSY_TIMEOUT)
+                .map_err(poisoned)?;
+            state = next;
+            if timeout.timed_out() && state.idle.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "every read connection stayed busy for 5 s".into(),
+                ));
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut state) = self.state.lock() {
+            if state.idle.len() < READERS {
+                state.idle.push(conn);
+            } else {
+                state.open -= 1;
+            }
+        }
+        self.returned.notify_one();
+    }
+
+    /// Closes the idle connections (shutdown).
+    fn close_idle(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            let n = state.idle.len();
+            state.idle.clear();
+            state.open -= n;
+        }
     }
 }
 
@@ -213,10 +280,7 @@ impl SqliteStore {
     async fn open_path(path: PathBuf) -> anyhow::Result<Self> {
         let writer_path = path.clone();
         let conn = tokio::task::spawn_blocking(move || open_writer(&writer_path)).await??;
-        let readers = Arc::new(ReaderPool {
-            idle: std::sync::Mutex::new(vec![open_reader(&path)?]),
-            path,
-        });
+        let readers = Arc::new(ReaderPool::new(path)?);
         let (tx, rx) = mpsc::channel(QUEUE);
         let outbox = Arc::new(Notify::new());
         let wake = outbox.clone();
@@ -1060,9 +1124,7 @@ impl Store for SqliteStore {
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
-        if let Ok(mut idle) = self.readers.idle.lock() {
-            idle.clear();
-        }
+        self.readers.close_idle();
     }
 
     async fn get_meta(&self, key: &str) -> StoreResult<Option<String>> {
@@ -1697,6 +1759,37 @@ mod tests {
         );
         assert!(url_path("sqlite::memory:").is_err());
         assert!(url_path("sqlite:").is_err());
+    }
+
+    #[test]
+    fn the_read_pool_opens_at_most_its_limit_and_reuses_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        drop(open_writer(&path).unwrap());
+        let pool = Arc::new(ReaderPool::new(path).unwrap());
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..MAX_READERS * 2)
+            .map(|_| {
+                let (pool, peak) = (pool.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    pool.with(|c| {
+                        let open = pool.state.lock().unwrap().open;
+                        peak.fetch_max(open, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        exists(c, "SELECT 1", [])
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(peak > READERS && peak <= MAX_READERS, "peak {peak}");
+        let state = pool.state.lock().unwrap();
+        assert_eq!(state.idle.len(), READERS);
+        assert_eq!(state.open, READERS);
     }
 
     #[test]
