@@ -17,8 +17,9 @@ fn sample(text: &str, prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_verifications_requests_and_commits() {
-    // SQLite: the commit histogram belongs to its group-commit writer.
-    let s = Server::start_sqlite().await;
+    // The shared suite's store: the commit histogram moves on SQLite (group
+    // commit) and on PostgreSQL (each write's COMMIT) alike.
+    let s = Server::start().await;
     let env = s.env().await;
     let before = s.get("/metrics", None).await;
     assert_eq!(before.status, 200);

@@ -146,7 +146,12 @@ impl PgStore {
         tx: sqlx::Transaction<'static, sqlx::Postgres>,
         queued: bool,
     ) -> StoreResult<()> {
+        let started = std::time::Instant::now();
         tx.commit().await.map_err(db_err)?;
+        // Each write is its own transaction here: a batch of one.
+        let m = &*crate::metrics::METRICS;
+        m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
+        m.db_batch_size.observe(1.0);
         if queued {
             self.outbox.notify_one();
         }
