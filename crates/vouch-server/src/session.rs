@@ -227,8 +227,10 @@ impl SessionKeys {
 mod tests {
     use super::*;
 
-    #[test]
-    fn issued_tokens_verify_with_jsonwebtoken_and_match_its_encoding() {
+    /// A master key, one signing key loaded, and claims valid for 60 s from now.
+    fn fixture(
+        verified_by: Option<VerifiedBy>,
+    ) -> (MasterKey, SigningKeyRecord, SessionKeys, SessionClaims) {
         let master = MasterKey::generate().unwrap();
         let rec = new_signing_key(&master, 1_000).unwrap();
         let keys = SessionKeys::load(&master, std::slice::from_ref(&rec), 1_000).unwrap();
@@ -237,14 +239,20 @@ mod tests {
             iss: "http://vouch.test".into(),
             aud: "env_1".into(),
             sub: "42".into(),
-            verified: true,
-            verified_by: Some(VerifiedBy::Signature),
+            verified: verified_by.is_some(),
+            verified_by,
             anonymous: false,
             vid: "vis_1".into(),
             sid: "ses_1".into(),
             iat: now,
             exp: now + 60,
         };
+        (master, rec, keys, claims)
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_jsonwebtoken_and_match_its_encoding() {
+        let (master, rec, keys, claims) = fixture(Some(VerifiedBy::Signature));
         let token = keys.issue(&claims).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), claims);
         // Byte-for-byte what jsonwebtoken would have produced.
@@ -277,22 +285,8 @@ mod tests {
 
     #[test]
     fn the_verified_cache_still_checks_bytes_and_expiry() {
-        let master = MasterKey::generate().unwrap();
-        let rec = new_signing_key(&master, 1_000).unwrap();
-        let keys = SessionKeys::load(&master, std::slice::from_ref(&rec), 1_000).unwrap();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = SessionClaims {
-            iss: "http://vouch.test".into(),
-            aud: "env_1".into(),
-            sub: "42".into(),
-            verified: false,
-            verified_by: None,
-            anonymous: false,
-            vid: "vis_1".into(),
-            sid: "ses_1".into(),
-            iat: now,
-            exp: now + 60,
-        };
+        let (master, rec, keys, claims) = fixture(None);
+        let now = claims.iat;
         let token = keys.issue(&claims).unwrap();
         // Verified once, then served from the cache.
         assert_eq!(keys.verify(&token).unwrap(), claims);

@@ -6,15 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// The value of the first sample line that starts with `prefix`, or 0.
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_verifications_requests_and_commits() {
     // The shared suite's store: the commit histogram moves on SQLite (group

@@ -45,15 +45,6 @@ fn named(text: &str) -> BTreeSet<String> {
     out
 }
 
-/// The value of the first sample line that starts with `prefix`, or 0.
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_metrics_and_dashboard_match_what_is_served() {
     let s = Server::start_sqlite().await;

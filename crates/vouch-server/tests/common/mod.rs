@@ -500,3 +500,12 @@ pub fn corrupt(sig: &str) -> String {
     let first = if sig.starts_with('0') { '1' } else { '0' };
     format!("{first}{}", &sig[1..])
 }
+
+/// The value of the first `/metrics` sample line that starts with `prefix`, or 0.
+pub fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
