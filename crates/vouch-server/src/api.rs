@@ -69,6 +69,8 @@ pub struct UserOut {
     #[schema(value_type = Option<String>)]
     pub verified_by: Option<VerifiedBy>,
     pub key_id: Option<String>,
+    /// The user's last proof, to the minute: a proof with the same key and
+    /// method within 60 s of the recorded one does not move it.
     pub verified_at: Option<String>,
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
@@ -76,6 +78,8 @@ pub struct UserOut {
     pub verified_attributes: Map<String, Value>,
     pub companies: Vec<CompanyOut>,
     pub created_at: String,
+    /// When the user's record last changed (attributes, verification,
+    /// `verified_at`).
     pub updated_at: String,
 }
 

@@ -183,7 +183,16 @@ pub struct IdentifyOutcome {
     pub ignored_attributes: Vec<String>,
     /// The environment's unsigned counter grew by one.
     pub counted_unsigned: bool,
+    /// The user row must be written: it changed, its `verified_at` moved, or
+    /// it was counted against the unsigned cap. A repeat identify of an
+    /// unchanged user within [`VERIFIED_AT_RESOLUTION`] writes nothing.
+    pub write: bool,
 }
+
+/// `verified_at` is the user's last proof to this many seconds: a proof within
+/// it of the recorded one leaves the row as it is, so the common case — the
+/// same user identified again on every page load — is a read, not a commit.
+pub const VERIFIED_AT_RESOLUTION: Ts = 60;
 
 /// Identify outcome as recorded in the stats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +270,15 @@ pub fn apply_identify(
         user.verified = true;
         user.verified_by = Some(proof.by);
         user.key_id = Some(proof.key_id.clone());
-        user.verified_at = Some(cmd.now);
+        let proof_changed = !before.verified
+            || before.verified_by != user.verified_by
+            || before.key_id != user.key_id;
+        let stale = user
+            .verified_at
+            .is_none_or(|at| cmd.now.saturating_sub(at) >= VERIFIED_AT_RESOLUTION);
+        if proof_changed || stale {
+            user.verified_at = Some(cmd.now);
+        }
     }
     for (k, v) in &cmd.verified_attributes {
         user.verified_attributes.insert(k.clone(), v.clone());
@@ -289,7 +306,8 @@ pub fn apply_identify(
         || user.verified != before.verified
         || user.key_id != before.key_id
         || user.verified_by != before.verified_by;
-    if changed || cmd.proof.is_some() {
+    let touched = user.verified_at != before.verified_at;
+    if changed || touched {
         user.updated_at = cmd.now;
     }
     Ok(IdentifyOutcome {
@@ -298,6 +316,7 @@ pub fn apply_identify(
         changed,
         ignored_attributes: ignored,
         counted_unsigned,
+        write: changed || touched || counted_unsigned,
     })
 }
 
@@ -398,6 +417,46 @@ mod tests {
         assert_eq!(out.ignored_attributes, vec!["plan".to_string()]);
         assert_eq!(out.user.attributes["plan"], json!("pro"));
         assert_eq!(out.user.attributes["city"], json!("Oslo"));
+    }
+
+    #[test]
+    fn a_repeat_identify_of_an_unchanged_user_writes_nothing() {
+        let mut c = cmd(true);
+        c.attributes = obj(json!({"plan": "pro"}));
+        let first = apply_identify(None, &c, 0).unwrap();
+        assert!(first.write && first.created);
+        assert_eq!(first.user.verified_at, Some(1000));
+
+        // Same proof and attributes within the resolution: nothing to write.
+        c.now = 1000 + VERIFIED_AT_RESOLUTION - 1;
+        let again = apply_identify(Some(first.user.clone()), &c, 0).unwrap();
+        assert!(!again.write && !again.changed);
+        assert_eq!(again.user, first.user);
+
+        // A new attribute value is written at once, verified_at kept.
+        let mut changed = c.clone();
+        changed.attributes = obj(json!({"plan": "team"}));
+        let out = apply_identify(Some(first.user.clone()), &changed, 0).unwrap();
+        assert!(out.write && out.changed);
+        assert_eq!(out.user.updated_at, changed.now);
+        assert_eq!(out.user.verified_at, Some(1000));
+
+        // Another key proves it: verified_at moves at once.
+        let mut other_key = c.clone();
+        other_key.proof = Some(Proven {
+            by: VerifiedBy::Signature,
+            key_id: "key_other".into(),
+        });
+        let out = apply_identify(Some(first.user.clone()), &other_key, 0).unwrap();
+        assert!(out.write);
+        assert_eq!(out.user.verified_at, Some(other_key.now));
+
+        // Past the resolution the last proof is recorded again.
+        c.now = 1000 + VERIFIED_AT_RESOLUTION;
+        let later = apply_identify(Some(first.user), &c, 0).unwrap();
+        assert!(later.write && !later.changed);
+        assert_eq!(later.user.verified_at, Some(c.now));
+        assert_eq!(later.user.updated_at, c.now);
     }
 
     #[test]

@@ -450,7 +450,7 @@ async fn identify_tx(
         Err(rejection) => return Ok(Err(rejection)),
     };
     let u = &outcome.user;
-    if outcome.changed || cmd.proof.is_some() || outcome.counted_unsigned {
+    if outcome.write {
         sqlx::query(
             "INSERT INTO users (env_id, id, verified, ever_verified, verified_by, key_id, verified_at, attributes, verified_attributes, counted_unsigned, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)

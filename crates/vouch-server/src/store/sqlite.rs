@@ -12,6 +12,13 @@
 //! statements it runs. Point reads by primary key take microseconds and run on
 //! the calling thread with a pooled read-only connection; reads that scan
 //! (lists, sums) run on the blocking pool.
+//!
+//! An identify that changes nothing (a known user, the same attributes, proven
+//! again within `model::VERIFIED_AT_RESOLUTION`) is decided on a read
+//! connection and never reaches the writer. Its count in the coverage stats is
+//! kept in memory ([`PendingStats`]) and written by the writer within a second,
+//! before any stats read, and on close; a crash can lose at most that second of
+//! counts, never a user's record.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +54,85 @@ pub struct SqliteStore {
     outbox: Arc<Notify>,
     /// One node owns an SQLite file, so its counters can live in memory.
     limiter: crate::ratelimit::RateLimiter,
+    pending: Arc<PendingStats>,
+}
+
+/// How often counts of identifies that wrote nothing are written.
+const STATS_FLUSH: Duration = Duration::from_secs(1);
+
+/// Coverage counts of identifies decided without a write, per (environment,
+/// minute), until the writer commits them.
+#[derive(Debug, Default)]
+struct PendingStats {
+    counts: std::sync::Mutex<HashMap<(String, i64), [i64; 3]>>,
+}
+
+impl PendingStats {
+    fn add(&self, env_id: &str, at: Ts, outcome: Outcome) {
+        if let Ok(mut m) = self.counts.lock() {
+            add_stat(&mut m, env_id, at, outcome);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.lock().map(|m| m.is_empty()).unwrap_or(true)
+    }
+
+    fn take(&self) -> HashMap<(String, i64), [i64; 3]> {
+        self.counts
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
+    }
+
+    /// Puts back counts whose write failed.
+    fn restore(&self, counts: HashMap<(String, i64), [i64; 3]>) {
+        if let Ok(mut m) = self.counts.lock() {
+            for (k, v) in counts {
+                let slot = m.entry(k).or_default();
+                for i in 0..3 {
+                    slot[i] += v[i];
+                }
+            }
+        }
+    }
+
+    fn forget_env(&self, env_id: &str) {
+        if let Ok(mut m) = self.counts.lock() {
+            m.retain(|(e, _), _| e != env_id);
+        }
+    }
+}
+
+fn add_stat(m: &mut HashMap<(String, i64), [i64; 3]>, env_id: &str, at: Ts, outcome: Outcome) {
+    let slot = match outcome {
+        Outcome::Verified => 0,
+        Outcome::Unverified => 1,
+        Outcome::Rejected => 2,
+    };
+    m.entry((env_id.to_string(), at.div_euclid(60)))
+        .or_default()[slot] += 1;
+}
+
+/// Writes the pending counts in a transaction of their own.
+fn flush_pending(conn: &Connection, pending: &PendingStats) -> StoreResult<()> {
+    let stats = pending.take();
+    if stats.is_empty() {
+        return Ok(());
+    }
+    let mut ctx = BatchCtx {
+        stats: stats.clone(),
+        ..BatchCtx::default()
+    };
+    let r = begin(conn)
+        .and_then(|()| ctx.flush(conn))
+        .and_then(|()| commit(conn));
+    if r.is_err() {
+        // Rolled back: every count is still to be written.
+        rollback(conn);
+        pending.restore(stats);
+    }
+    r
 }
 
 /// Read-only connections, opened on demand (at most [`MAX_READERS`] at
@@ -207,6 +293,8 @@ enum Op {
     ReplayWebhook(String, String, i64),
     Claim(i64, u32, Vec<i64>),
     RecordAttempt(Box<AttemptOutcome>),
+    /// Write the pending stats now (before a stats read, and every second).
+    FlushStats,
     Close,
 }
 
@@ -284,15 +372,19 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(QUEUE);
         let outbox = Arc::new(Notify::new());
         let wake = outbox.clone();
+        let pending = Arc::new(PendingStats::default());
+        let writer_pending = pending.clone();
         let handle = std::thread::Builder::new()
             .name("vouch-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, wake))?;
+            .spawn(move || writer_loop(conn, rx, wake, &writer_pending))?;
+        tokio::spawn(flush_stats_every_second(tx.downgrade(), pending.clone()));
         Ok(Self {
             readers,
             jobs: tx,
             writer: std::sync::Mutex::new(Some(handle)),
             outbox,
             limiter: crate::ratelimit::RateLimiter::default(),
+            pending,
         })
     }
 
@@ -342,21 +434,76 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, outbox: Arc<Notify>) {
+/// Asks the writer to write the pending stats, every [`STATS_FLUSH`] while
+/// there are some; ends with the store.
+async fn flush_stats_every_second(jobs: mpsc::WeakSender<Job>, pending: Arc<PendingStats>) {
+    let mut tick = tokio::time::interval(STATS_FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pending.is_empty() {
+            if jobs.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let Some(tx) = jobs.upgrade() else { return };
+        let (reply, done) = oneshot::channel();
+        if tx
+            .send(Job {
+                op: Op::FlushStats,
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        drop(tx);
+        let _ = done.await;
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    outbox: Arc<Notify>,
+    pending: &PendingStats,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut flushes: Vec<oneshot::Sender<StoreResult<Reply>>> = Vec::new();
     let mut closing: Option<oneshot::Sender<StoreResult<Reply>>> = None;
     while let Some(job) = rx.blocking_recv() {
         let mut next = Some(job);
         while let Some(job) = next.take() {
-            if matches!(job.op, Op::Close) {
-                closing = Some(job.reply);
-                // Refuse new work; what is already queued is still written.
-                rx.close();
-            } else {
-                batch.push(job);
+            match job.op {
+                Op::Close => {
+                    closing = Some(job.reply);
+                    // Refuse new work; what is already queued is still written.
+                    rx.close();
+                }
+                Op::FlushStats => flushes.push(job.reply),
+                Op::DeleteEnv(ref id, _) => {
+                    // Counts of a deleted environment are deleted with it.
+                    pending.forget_env(id);
+                    batch.push(job);
+                }
+                _ => batch.push(job),
             }
             if batch.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
+            }
+        }
+        if !flushes.is_empty() {
+            let r = flush_pending(&conn, pending);
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "writing the identify stats failed; they stay counted in memory");
+            }
+            for reply in flushes.drain(..) {
+                let _ = reply.send(match &r {
+                    Ok(()) => Ok(Reply::Unit),
+                    Err(e) => Err(StoreError::Unavailable(e.to_string())),
+                });
             }
         }
         if !batch.is_empty() {
@@ -370,6 +517,9 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, outbox: Arc<Notify
                 outbox.notify_one();
             }
         }
+    }
+    if let Err(e) = flush_pending(&conn, pending) {
+        tracing::error!(error = %e, "writing the identify stats at close failed");
     }
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     if let Err((_, e)) = conn.close() {
@@ -435,14 +585,7 @@ struct BatchCtx {
 
 impl BatchCtx {
     fn stat(&mut self, env_id: &str, at: Ts, outcome: Outcome) {
-        let slot = match outcome {
-            Outcome::Verified => 0,
-            Outcome::Unverified => 1,
-            Outcome::Rejected => 2,
-        };
-        self.stats
-            .entry((env_id.to_string(), at.div_euclid(60)))
-            .or_default()[slot] += 1;
+        add_stat(&mut self.stats, env_id, at, outcome);
     }
 
     fn has_webhooks(&mut self, conn: &Connection, env_id: &str) -> StoreResult<bool> {
@@ -864,7 +1007,7 @@ fn apply(conn: &Connection, op: &Op, ctx: &mut BatchCtx) -> StoreResult<Reply> {
         }
         Op::Claim(now_ms, limit, schedule) => return claim(conn, *now_ms, *limit, schedule),
         Op::RecordAttempt(o) => record_attempt(conn, o)?,
-        Op::Close => {}
+        Op::FlushStats | Op::Close => {}
     }
     Ok(Reply::Unit)
 }
@@ -906,7 +1049,7 @@ fn apply_identify_op(
         Err(rejection) => return Ok(Reply::Identify(Err(rejection))),
     };
     let u = &outcome.user;
-    if outcome.changed || cmd.proof.is_some() || outcome.counted_unsigned {
+    if outcome.write {
         exec(
             conn,
             "INSERT INTO users (env_id, id, verified, ever_verified, verified_by, key_id, verified_at, attributes, verified_attributes, counted_unsigned, created_at, updated_at)
@@ -1280,6 +1423,33 @@ impl Store for SqliteStore {
         &self,
         cmd: IdentifyCommand,
     ) -> StoreResult<Result<IdentifyOutcome, IdentifyRejection>> {
+        // Most identifies are the same user again with the same attributes:
+        // decided on a read connection, they write nothing and skip the queue.
+        // Anything else (a new user, a change, a stale `verified_at`, the
+        // unsigned cap, a token `jti` to record, a rejection) goes to the writer,
+        // which decides again inside its transaction.
+        if cmd.jti.is_none() {
+            let existing = self.read_now(|c| {
+                query_opt(
+                    c,
+                    "SELECT * FROM users WHERE env_id = ? AND id = ?",
+                    [&cmd.env_id, &cmd.user_id],
+                    user_from_row,
+                )
+            })?;
+            if let Some(user) = existing
+                && let Ok(outcome) = apply_identify(Some(user), &cmd, 0)
+                && !outcome.write
+            {
+                let stat = if cmd.proof.is_some() {
+                    Outcome::Verified
+                } else {
+                    Outcome::Unverified
+                };
+                self.pending.add(&cmd.env_id, cmd.now, stat);
+                return Ok(Ok(outcome));
+            }
+        }
         match self.submit(Op::Identify(Box::new(cmd))).await? {
             Reply::Identify(r) => Ok(r),
             _ => Err(StoreError::Internal("unexpected reply".into())),
@@ -1389,6 +1559,9 @@ impl Store for SqliteStore {
     }
 
     async fn coverage(&self, env_id: &str, since: Ts) -> StoreResult<Coverage> {
+        // Counts still in memory are written first (queued behind any flush
+        // already under way), so the sums are exact.
+        self.submit_unit(Op::FlushStats).await?;
         let env_id = env_id.to_string();
         self.read(move |c| {
             query_opt(
@@ -1806,5 +1979,118 @@ mod tests {
         assert!(matches!(db_err(busy), StoreError::Unavailable(_)));
         let syntax = conn.execute("NOT SQL", []).unwrap_err();
         assert!(matches!(db_err(syntax), StoreError::Internal(_)));
+    }
+
+    fn stats_in_file(path: &Path) -> i64 {
+        let c = Connection::open(path).unwrap();
+        c.query_row(
+            "SELECT COALESCE(SUM(verified), 0) FROM identify_stats",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unchanged_identify_writes_nothing_and_is_still_counted() {
+        const NOW: Ts = 1_800_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let env = Environment {
+            id: "env_a".into(),
+            project_id: "prj_1".into(),
+            publishable_key: "pk_test_a".into(),
+            settings: EnvSettings::new("a".into(), vouch_core::Mode::Test),
+            unsigned_count: 0,
+            created_at: NOW,
+            updated_at: NOW,
+        };
+        let secret = SecretRecord {
+            id: "key_a".into(),
+            env_id: "env_a".into(),
+            ciphertext: vec![1, 2, 3],
+            imported: false,
+            created_at: NOW,
+            expires_at: None,
+            revoked_at: None,
+        };
+        store
+            .bootstrap(Bootstrap {
+                project_id: "prj_1".into(),
+                project_name: "Default".into(),
+                environment: env,
+                secret,
+                signing_key: SigningKeyRecord {
+                    kid: "sk_1".into(),
+                    ciphertext: vec![4, 5, 6],
+                    public_key: vec![7; 32],
+                    created_at: NOW,
+                    retired_at: None,
+                },
+                admin_token: None,
+                master_key_check: "check".into(),
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        let mut attributes = Map::new();
+        attributes.insert("plan".into(), Value::from("pro"));
+        let cmd = |now: Ts| IdentifyCommand {
+            env_id: "env_a".into(),
+            user_id: "42".into(),
+            proof: Some(Proven {
+                by: VerifiedBy::Signature,
+                key_id: "key_a".into(),
+            }),
+            attributes: attributes.clone(),
+            verified_attributes: Map::new(),
+            enforcement: Enforcement::Off,
+            unsigned_limit: None,
+            jti: None,
+            now,
+        };
+        let first = store.identify(cmd(NOW)).await.unwrap().unwrap();
+        assert!(first.write && first.created);
+
+        // 30 s later, the same proof and attributes: the stored row is kept
+        // as it was, the answer is the stored user.
+        let again = store.identify(cmd(NOW + 30)).await.unwrap().unwrap();
+        assert!(!again.write);
+        assert_eq!(again.user, first.user);
+        let stored = store.get_user("env_a", "42").await.unwrap().unwrap();
+        assert_eq!(stored.updated_at, NOW);
+        assert_eq!(stored.verified_at, Some(NOW));
+
+        // Both count in the coverage at once (the read writes what is pending).
+        let c = store.coverage("env_a", NOW - 60).await.unwrap();
+        assert_eq!(c.verified, 2);
+        assert_eq!(stats_in_file(&dir.path().join("vouch.db")), 2);
+
+        // Without a read, pending counts reach the file within a second or so.
+        store.identify(cmd(NOW + 31)).await.unwrap().unwrap();
+        let path = dir.path().join("vouch.db");
+        let mut written = 0;
+        for _ in 0..50 {
+            written = stats_in_file(&path);
+            if written == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(written, 3, "the pending count was not written within 5 s");
+
+        // And at close, whatever is still pending is written.
+        store.identify(cmd(NOW + 32)).await.unwrap().unwrap();
+        store.close().await;
+        assert_eq!(stats_in_file(&path), 4);
+
+        // A minute after the recorded proof, it is recorded again.
+        let store = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let later = store.identify(cmd(NOW + 60)).await.unwrap().unwrap();
+        assert!(later.write);
+        let stored = store.get_user("env_a", "42").await.unwrap().unwrap();
+        assert_eq!(stored.verified_at, Some(NOW + 60));
+        assert_eq!(store.coverage("env_a", NOW - 60).await.unwrap().verified, 5);
+        store.close().await;
     }
 }
