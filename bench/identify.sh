@@ -54,6 +54,8 @@ run() {
 }
 run healthz healthz.lua
 BODIES=$BODIES PK=$PK CHANGE=1 run identify identify.lua
+# Back to "visit": 0 for every user (the run above changed them), then the repeat run.
+BODIES=$BODIES PK=$PK wrk -t2 -c16 -d3s -s bench/identify.lua $URL >/dev/null
 BODIES=$BODIES PK=$PK run repeat identify.lua
 SESSION=$(curl -s -X POST $URL/v1/identify -H "Authorization: Bearer $PK" -H 'Content-Type: application/json' -d "$(head -1 "$BODIES")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
 SESSION=$SESSION run track track.lua
@@ -79,6 +81,12 @@ PERIOD=$(python3 -c "print($CONNS * 1000 / $HALF_RPS)")
 CAL=$(BODIES=$BODIES PK=$PK CHANGE=1 DELAY_MS=$PERIOD wrk -t2 -c"$CONNS" -d3s -s bench/identify.lua "$URL" | awk '/Requests\/sec/ {print $2}')
 DELAY=$(python3 -c "print(max(0.0, $PERIOD - ($CONNS * 1000 / max(1.0, $CAL) - $PERIOD)))")
 BODIES=$BODIES PK=$PK CHANGE=1 DELAY_MS=$DELAY run half identify.lua
+# The same for an unchanged user, at half its own maximum.
+HALF_REPEAT_RPS=$(python3 -c "print(float('$REPEAT_RPS') / 2)")
+PERIOD=$(python3 -c "print($CONNS * 1000 / $HALF_REPEAT_RPS)")
+CAL=$(BODIES=$BODIES PK=$PK DELAY_MS=$PERIOD wrk -t2 -c"$CONNS" -d3s -s bench/identify.lua "$URL" | awk '/Requests\/sec/ {print $2}')
+DELAY=$(python3 -c "print(max(0.0, $PERIOD - ($CONNS * 1000 / max(1.0, $CAL) - $PERIOD)))")
+BODIES=$BODIES PK=$PK DELAY_MS=$DELAY run half_repeat identify.lua
 RSS=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)
 # Start-up to ready on the existing data directory.
 kill $PID; wait $PID 2>/dev/null || true
@@ -110,6 +118,7 @@ $(row repeat "POST /v1/identify, unchanged user again (max)")
 $(row track "POST /v1/track, durable (max)")
 $(row me "GET /v1/me (max)")
 $(row half "POST /v1/identify, every call a change, at half max ($(printf '%.0f' "$HALF_RPS")/s asked)")
+$(row half_repeat "POST /v1/identify, unchanged user again, at half max ($(printf '%.0f' "$HALF_REPEAT_RPS")/s asked)")
 
 identify ÷ healthz = $(ratio "$ID_RPS") when every call is committed, $(ratio "$REPEAT_RPS") for an unchanged user; server peak RSS $RSS; server CPU time over the whole run ${CPU_S} s; start-up to ready on the existing data directory ${STARTUP_MS} ms
 MD
