@@ -59,7 +59,7 @@ key = sys.argv[1].encode()
 for i in range(20000):
     uid = f"user-{i}"
     sig = hmac.new(key, uid.encode(), hashlib.sha256).hexdigest()
-    print(json.dumps({"user_id": uid, "signature": sig, "attributes": {"plan": "pro", "seats": i % 50}}))
+    print(json.dumps({"user_id": uid, "signature": sig, "attributes": {"plan": "pro", "seats": i % 50, "visit": 0}}))
 PY
 }
 
@@ -70,7 +70,8 @@ load() {
   local pk i=0 wpids=()
   pk=$(awk '/Publishable key:/ {print $3}' "$WORK/$name.out")
   for url in "$@"; do
-    BODIES="$WORK/$name.bodies" PK=$pk wrk -t1 -c"$conns" -d"${DUR}s" --latency \
+    # CHANGE=1: every identify changes the user, so every one is committed.
+    BODIES="$WORK/$name.bodies" PK=$pk CHANGE=1 wrk -t1 -c"$conns" -d"${DUR}s" --latency \
       -s bench/identify.lua "$url" >"$WORK/wrk.$i" 2>"$WORK/wrk.$i.err" &
     wpids+=($!)
     i=$((i + 1))
