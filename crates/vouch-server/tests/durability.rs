@@ -6,11 +6,14 @@ mod common;
 
 use std::path::Path;
 
+use common::store::NOW;
 use common::*;
 use reqwest::Method;
 use serde_json::json;
 use sqlx::{Connection, Row};
-use vouch_core::IdentityClaims;
+use vouch_core::{IdentityClaims, VerifiedBy};
+use vouch_server::model::{Enforcement, IdentifyCommand, Proven};
+use vouch_server::store::Store;
 
 /// The raw bytes of every SQLite file in the data directory.
 fn database_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -265,4 +268,82 @@ async fn concurrent_identifies_are_all_durable() {
         ))
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 64);
+}
+
+/// The verified count in the coverage stats, read from the SQLite file itself.
+fn stats_in_file(path: &Path) -> i64 {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.query_row(
+        "SELECT COALESCE(SUM(verified), 0) FROM identify_stats",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_identify_writes_nothing_and_is_still_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::bootstrapped_sqlite(dir.path(), "env_a").await;
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("plan".into(), json!("pro"));
+    let cmd = |now: i64| IdentifyCommand {
+        env_id: "env_a".into(),
+        user_id: "42".into(),
+        proof: Some(Proven {
+            by: VerifiedBy::Signature,
+            key_id: "key_env_a".into(),
+        }),
+        attributes: attributes.clone(),
+        verified_attributes: serde_json::Map::new(),
+        enforcement: Enforcement::Off,
+        unsigned_limit: None,
+        jti: None,
+        now,
+    };
+    let first = store.identify(cmd(NOW)).await.unwrap().unwrap();
+    assert!(first.write && first.created);
+
+    // 30 s later, the same proof and attributes: the stored row is kept
+    // as it was, the answer is the stored user.
+    let again = store.identify(cmd(NOW + 30)).await.unwrap().unwrap();
+    assert!(!again.write);
+    assert_eq!(again.user, first.user);
+    let stored = store.get_user("env_a", "42").await.unwrap().unwrap();
+    assert_eq!(stored.updated_at, NOW);
+    assert_eq!(stored.verified_at, Some(NOW));
+
+    // Both count in the coverage at once (the read writes what is pending).
+    let c = store.coverage("env_a", NOW - 60).await.unwrap();
+    assert_eq!(c.verified, 2);
+    assert_eq!(stats_in_file(&dir.path().join("vouch.db")), 2);
+
+    // Without a read, pending counts reach the file within a second or so.
+    store.identify(cmd(NOW + 31)).await.unwrap().unwrap();
+    let path = dir.path().join("vouch.db");
+    let mut written = 0;
+    for _ in 0..50 {
+        written = stats_in_file(&path);
+        if written == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(written, 3, "the pending count was not written within 5 s");
+
+    // And at close, whatever is still pending is written.
+    store.identify(cmd(NOW + 32)).await.unwrap().unwrap();
+    store.close().await;
+    assert_eq!(stats_in_file(&path), 4);
+
+    // A minute after the recorded proof, it is recorded again.
+    let store = vouch_server::store::sqlite::SqliteStore::open_dir(dir.path())
+        .await
+        .unwrap();
+    let later = store.identify(cmd(NOW + 60)).await.unwrap().unwrap();
+    assert!(later.write);
+    let stored = store.get_user("env_a", "42").await.unwrap().unwrap();
+    assert_eq!(stored.verified_at, Some(NOW + 60));
+    assert_eq!(store.coverage("env_a", NOW - 60).await.unwrap().verified, 5);
+    store.close().await;
 }

@@ -6,43 +6,13 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, json};
-use vouch_core::Mode;
-use vouch_server::model::{EnvSettings, Environment, EventRecord, SecretRecord, SigningKeyRecord};
+mod common;
+
+use common::store::{NOW, bootstrapped_sqlite, environment};
+use serde_json::Map;
+use vouch_server::model::EventRecord;
 use vouch_server::store::sqlite::SqliteStore;
-use vouch_server::store::{Bootstrap, NewAudit, Store, StoreError};
-
-const NOW: i64 = 1_800_000_000;
-
-fn environment(id: &str) -> (Environment, SecretRecord, NewAudit) {
-    let env = Environment {
-        id: id.into(),
-        project_id: "prj_1".into(),
-        publishable_key: format!("pk_test_{id}"),
-        settings: EnvSettings::new(id.into(), Mode::Test),
-        unsigned_count: 0,
-        created_at: NOW,
-        updated_at: NOW,
-    };
-    let secret = SecretRecord {
-        id: format!("key_{id}"),
-        env_id: id.into(),
-        ciphertext: vec![1, 2, 3],
-        imported: false,
-        created_at: NOW,
-        expires_at: None,
-        revoked_at: None,
-    };
-    let audit = NewAudit {
-        env_id: Some(id.into()),
-        kind: "environment.created",
-        user_id: None,
-        key_id: None,
-        detail: json!({}),
-        at: NOW,
-    };
-    (env, secret, audit)
-}
+use vouch_server::store::{Store, StoreError};
 
 fn event(env_id: &str, i: usize) -> EventRecord {
     EventRecord {
@@ -75,27 +45,7 @@ fn batches() -> (f64, f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_share_commits_and_a_failing_one_spares_its_neighbours() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
-    let (env, secret, _) = environment("env_a");
-    store
-        .bootstrap(Bootstrap {
-            project_id: "prj_1".into(),
-            project_name: "Default".into(),
-            environment: env,
-            secret,
-            signing_key: SigningKeyRecord {
-                kid: "sk_1".into(),
-                ciphertext: vec![4, 5, 6],
-                public_key: vec![7; 32],
-                created_at: NOW,
-                retired_at: None,
-            },
-            admin_token: None,
-            master_key_check: "check".into(),
-            now: NOW,
-        })
-        .await
-        .unwrap();
+    let store = Arc::new(bootstrapped_sqlite(dir.path(), "env_a").await);
     let (count_before, sum_before) = batches();
 
     const WRITES: usize = 400;

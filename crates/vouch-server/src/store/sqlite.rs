@@ -1038,12 +1038,7 @@ fn apply_identify_op(
     } else {
         0
     };
-    let existing = query_opt(
-        conn,
-        "SELECT * FROM users WHERE env_id = ? AND id = ?",
-        [&cmd.env_id, &cmd.user_id],
-        user_from_row,
-    )?;
+    let existing = user_row(conn, &cmd.env_id, &cmd.user_id)?;
     let outcome = match apply_identify(existing, cmd, unsigned_count) {
         Ok(o) => o,
         Err(rejection) => return Ok(Reply::Identify(Err(rejection))),
@@ -1088,12 +1083,7 @@ fn apply_identify_op(
             params![cmd.env_id, jti, until],
         )?;
     }
-    let stat = if cmd.proof.is_some() {
-        Outcome::Verified
-    } else {
-        Outcome::Unverified
-    };
-    ctx.stat(&cmd.env_id, cmd.now, stat);
+    ctx.stat(&cmd.env_id, cmd.now, identify_stat(cmd));
     if (outcome.created || outcome.changed) && ctx.has_webhooks(conn, &cmd.env_id)? {
         let kind = if outcome.created {
             "user.created"
@@ -1106,6 +1096,24 @@ fn apply_identify_op(
         ctx.queued |= enqueue(conn, ctx, &cmd.env_id, kind, data, cmd.now)?;
     }
     Ok(Reply::Identify(Ok(outcome)))
+}
+
+fn user_row(conn: &Connection, env_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>> {
+    query_opt(
+        conn,
+        "SELECT * FROM users WHERE env_id = ? AND id = ?",
+        [env_id, user_id],
+        user_from_row,
+    )
+}
+
+/// How an accepted identify counts in the coverage stats.
+fn identify_stat(cmd: &IdentifyCommand) -> Outcome {
+    if cmd.proof.is_some() {
+        Outcome::Verified
+    } else {
+        Outcome::Unverified
+    }
 }
 
 fn apply_group_op(conn: &Connection, cmd: &GroupCommand) -> StoreResult<Reply> {
@@ -1429,24 +1437,12 @@ impl Store for SqliteStore {
         // unsigned cap, a token `jti` to record, a rejection) goes to the writer,
         // which decides again inside its transaction.
         if cmd.jti.is_none() {
-            let existing = self.read_now(|c| {
-                query_opt(
-                    c,
-                    "SELECT * FROM users WHERE env_id = ? AND id = ?",
-                    [&cmd.env_id, &cmd.user_id],
-                    user_from_row,
-                )
-            })?;
+            let existing = self.read_now(|c| user_row(c, &cmd.env_id, &cmd.user_id))?;
             if let Some(user) = existing
                 && let Ok(outcome) = apply_identify(Some(user), &cmd, 0)
                 && !outcome.write
             {
-                let stat = if cmd.proof.is_some() {
-                    Outcome::Verified
-                } else {
-                    Outcome::Unverified
-                };
-                self.pending.add(&cmd.env_id, cmd.now, stat);
+                self.pending.add(&cmd.env_id, cmd.now, identify_stat(&cmd));
                 return Ok(Ok(outcome));
             }
         }
@@ -1479,14 +1475,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, env_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>> {
-        self.read_now(|c| {
-            query_opt(
-                c,
-                "SELECT * FROM users WHERE env_id = ? AND id = ?",
-                [env_id, user_id],
-                user_from_row,
-            )
-        })
+        self.read_now(|c| user_row(c, env_id, user_id))
     }
 
     async fn user_companies(&self, env_id: &str, user_id: &str) -> StoreResult<Vec<CompanyRecord>> {
@@ -1979,118 +1968,5 @@ mod tests {
         assert!(matches!(db_err(busy), StoreError::Unavailable(_)));
         let syntax = conn.execute("NOT SQL", []).unwrap_err();
         assert!(matches!(db_err(syntax), StoreError::Internal(_)));
-    }
-
-    fn stats_in_file(path: &Path) -> i64 {
-        let c = Connection::open(path).unwrap();
-        c.query_row(
-            "SELECT COALESCE(SUM(verified), 0) FROM identify_stats",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_unchanged_identify_writes_nothing_and_is_still_counted() {
-        const NOW: Ts = 1_800_000_000;
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_dir(dir.path()).await.unwrap();
-        let env = Environment {
-            id: "env_a".into(),
-            project_id: "prj_1".into(),
-            publishable_key: "pk_test_a".into(),
-            settings: EnvSettings::new("a".into(), vouch_core::Mode::Test),
-            unsigned_count: 0,
-            created_at: NOW,
-            updated_at: NOW,
-        };
-        let secret = SecretRecord {
-            id: "key_a".into(),
-            env_id: "env_a".into(),
-            ciphertext: vec![1, 2, 3],
-            imported: false,
-            created_at: NOW,
-            expires_at: None,
-            revoked_at: None,
-        };
-        store
-            .bootstrap(Bootstrap {
-                project_id: "prj_1".into(),
-                project_name: "Default".into(),
-                environment: env,
-                secret,
-                signing_key: SigningKeyRecord {
-                    kid: "sk_1".into(),
-                    ciphertext: vec![4, 5, 6],
-                    public_key: vec![7; 32],
-                    created_at: NOW,
-                    retired_at: None,
-                },
-                admin_token: None,
-                master_key_check: "check".into(),
-                now: NOW,
-            })
-            .await
-            .unwrap();
-        let mut attributes = Map::new();
-        attributes.insert("plan".into(), Value::from("pro"));
-        let cmd = |now: Ts| IdentifyCommand {
-            env_id: "env_a".into(),
-            user_id: "42".into(),
-            proof: Some(Proven {
-                by: VerifiedBy::Signature,
-                key_id: "key_a".into(),
-            }),
-            attributes: attributes.clone(),
-            verified_attributes: Map::new(),
-            enforcement: Enforcement::Off,
-            unsigned_limit: None,
-            jti: None,
-            now,
-        };
-        let first = store.identify(cmd(NOW)).await.unwrap().unwrap();
-        assert!(first.write && first.created);
-
-        // 30 s later, the same proof and attributes: the stored row is kept
-        // as it was, the answer is the stored user.
-        let again = store.identify(cmd(NOW + 30)).await.unwrap().unwrap();
-        assert!(!again.write);
-        assert_eq!(again.user, first.user);
-        let stored = store.get_user("env_a", "42").await.unwrap().unwrap();
-        assert_eq!(stored.updated_at, NOW);
-        assert_eq!(stored.verified_at, Some(NOW));
-
-        // Both count in the coverage at once (the read writes what is pending).
-        let c = store.coverage("env_a", NOW - 60).await.unwrap();
-        assert_eq!(c.verified, 2);
-        assert_eq!(stats_in_file(&dir.path().join("vouch.db")), 2);
-
-        // Without a read, pending counts reach the file within a second or so.
-        store.identify(cmd(NOW + 31)).await.unwrap().unwrap();
-        let path = dir.path().join("vouch.db");
-        let mut written = 0;
-        for _ in 0..50 {
-            written = stats_in_file(&path);
-            if written == 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(written, 3, "the pending count was not written within 5 s");
-
-        // And at close, whatever is still pending is written.
-        store.identify(cmd(NOW + 32)).await.unwrap().unwrap();
-        store.close().await;
-        assert_eq!(stats_in_file(&path), 4);
-
-        // A minute after the recorded proof, it is recorded again.
-        let store = SqliteStore::open_dir(dir.path()).await.unwrap();
-        let later = store.identify(cmd(NOW + 60)).await.unwrap().unwrap();
-        assert!(later.write);
-        let stored = store.get_user("env_a", "42").await.unwrap().unwrap();
-        assert_eq!(stored.verified_at, Some(NOW + 60));
-        assert_eq!(store.coverage("env_a", NOW - 60).await.unwrap().verified, 5);
-        store.close().await;
     }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod pg;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
