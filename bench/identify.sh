@@ -73,20 +73,21 @@ cpu_us() {
 row() { echo "| $2 | $(rps "$1") | $(pct "$1" 50%) | $(pct "$1" 99%) | $(p999 "$1") | $(cpu_us "$1") µs | $(bad "$1") |"; }
 HZ_RPS=$(rps healthz); ID_RPS=$(rps identify); REPEAT_RPS=$(rps repeat)
 CPU_S=$(awk -v hz="$HZ_TICKS" '{print ($14+$15)/hz}' /proc/$PID/stat)
-# Identify (every call a change) at half its measured maximum: each of the
-# $CONNS connections waits between answer and next request. A 3 s calibration
-# run measures what one request costs beyond that wait at this rate.
+# half_run NAME RATE CHANGE: identify at RATE req/s (CHANGE=1: every call a
+# change). Each of the $CONNS connections waits between answer and next
+# request; a 3 s calibration run measures what one request costs beyond that
+# wait at this rate.
+half_run() {
+  local period cal delay
+  period=$(python3 -c "print($CONNS * 1000 / $2)")
+  cal=$(BODIES=$BODIES PK=$PK CHANGE=$3 DELAY_MS=$period wrk -t2 -c"$CONNS" -d3s -s bench/identify.lua "$URL" | awk '/Requests\/sec/ {print $2}')
+  delay=$(python3 -c "print(max(0.0, $period - ($CONNS * 1000 / max(1.0, $cal) - $period)))")
+  BODIES=$BODIES PK=$PK CHANGE=$3 DELAY_MS=$delay run "$1" identify.lua
+}
 HALF_RPS=$(python3 -c "print(float('$ID_RPS') / 2)")
-PERIOD=$(python3 -c "print($CONNS * 1000 / $HALF_RPS)")
-CAL=$(BODIES=$BODIES PK=$PK CHANGE=1 DELAY_MS=$PERIOD wrk -t2 -c"$CONNS" -d3s -s bench/identify.lua "$URL" | awk '/Requests\/sec/ {print $2}')
-DELAY=$(python3 -c "print(max(0.0, $PERIOD - ($CONNS * 1000 / max(1.0, $CAL) - $PERIOD)))")
-BODIES=$BODIES PK=$PK CHANGE=1 DELAY_MS=$DELAY run half identify.lua
-# The same for an unchanged user, at half its own maximum.
 HALF_REPEAT_RPS=$(python3 -c "print(float('$REPEAT_RPS') / 2)")
-PERIOD=$(python3 -c "print($CONNS * 1000 / $HALF_REPEAT_RPS)")
-CAL=$(BODIES=$BODIES PK=$PK DELAY_MS=$PERIOD wrk -t2 -c"$CONNS" -d3s -s bench/identify.lua "$URL" | awk '/Requests\/sec/ {print $2}')
-DELAY=$(python3 -c "print(max(0.0, $PERIOD - ($CONNS * 1000 / max(1.0, $CAL) - $PERIOD)))")
-BODIES=$BODIES PK=$PK DELAY_MS=$DELAY run half_repeat identify.lua
+half_run half "$HALF_RPS" 1
+half_run half_repeat "$HALF_REPEAT_RPS" 0
 RSS=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)
 # Start-up to ready on the existing data directory.
 kill $PID; wait $PID 2>/dev/null || true
