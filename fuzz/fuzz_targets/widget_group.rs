@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let input: GroupIn = match body.parse() {
         Ok(input) => input,
         Err(e) => {
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"));
+            assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "invalid_request"));
             return;
         }
     };

@@ -162,6 +162,25 @@ pub fn generate_publishable_key(mode: Mode) -> String {
     )
 }
 
+/// Whether `s` has the shape of a publishable key (`pk_test_`/`pk_live_` and at
+/// least 24 base62 characters), so that a look-up of a malformed key can be
+/// skipped.
+///
+/// ```
+/// use vouch_core::{Mode, keys::{generate_publishable_key, looks_like_publishable_key}};
+/// assert!(looks_like_publishable_key(&generate_publishable_key(Mode::Test)));
+/// assert!(!looks_like_publishable_key("pk_test_short"));
+/// assert!(!looks_like_publishable_key("sk_test_0123456789abcdefghijklmnop"));
+/// ```
+pub fn looks_like_publishable_key(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("pk_test_")
+        .or_else(|| s.strip_prefix("pk_live_"));
+    rest.is_some_and(|r| {
+        (24..=128).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
 /// A new identity secret: `sk_test_`/`sk_live_` + 43 random base62 characters (≥ 256 bits)
 /// + a 6-character base62 CRC32 checksum of everything before it.
 ///

@@ -116,7 +116,6 @@ pub struct EnvironmentOut {
     pub session_ttl_seconds: i64,
     pub rate_limit_per_user: u32,
     pub rate_limit_per_address: u32,
-    pub rate_limit_per_environment: u32,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -137,7 +136,6 @@ impl From<&Environment> for EnvironmentOut {
             session_ttl_seconds: s.session_ttl_seconds,
             rate_limit_per_user: s.rate_limit_per_user,
             rate_limit_per_address: s.rate_limit_per_address,
-            rate_limit_per_environment: s.rate_limit_per_environment,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }

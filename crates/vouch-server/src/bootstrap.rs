@@ -5,11 +5,25 @@ use std::fmt::Write;
 
 use vouch_core::Mode;
 
+use crate::clock::now;
 use crate::config::Config;
 use crate::crypto::MasterKey;
-use crate::model::{EnvSettings, Environment, SecretRecord};
-use crate::state::{AppState, now, secret_context};
+use crate::crypto::secret_context;
+use crate::model::{AdminRole, AdminTokenRecord, EnvSettings, Environment, SecretRecord};
+use crate::state::AppState;
 use crate::store::{self, Bootstrap};
+
+/// The token given or printed at start: full access, named for where it came from.
+fn bootstrap_token(value: &[u8], now: crate::model::Ts) -> AdminTokenRecord {
+    AdminTokenRecord {
+        id: vouch_core::keys::generate_id("tok"),
+        name: "bootstrap".into(),
+        role: AdminRole::Admin,
+        environment_ids: None,
+        hash: vouch_core::keys::sha256(value),
+        created_at: now,
+    }
+}
 
 /// Opens everything and returns the state and the text to print.
 pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
@@ -57,6 +71,7 @@ pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
             publishable_key: vouch_core::keys::generate_publishable_key(Mode::Test),
             settings: EnvSettings::new("test".into(), Mode::Test),
             unsigned_count: 0,
+            sessions_revoked_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -79,10 +94,7 @@ pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
                 environment: env.clone(),
                 secret: record,
                 signing_key,
-                admin_token: Some((
-                    vouch_core::keys::generate_id("tok"),
-                    vouch_core::keys::sha256(admin_token.as_bytes()),
-                )),
+                admin_token: Some(bootstrap_token(admin_token.as_bytes(), now)),
                 master_key_check: check,
                 now,
             })
@@ -119,11 +131,7 @@ pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
         let _ = writeln!(banner);
     } else if let Some(t) = &config.admin_token {
         store
-            .add_admin_token(
-                &vouch_core::keys::generate_id("tok"),
-                vouch_core::keys::sha256(t.as_bytes()),
-                now,
-            )
+            .add_admin_token(bootstrap_token(t.as_bytes(), now))
             .await?;
     }
     let _ = writeln!(

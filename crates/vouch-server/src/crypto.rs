@@ -148,6 +148,12 @@ impl MasterKey {
     }
 }
 
+/// The sealing context of an identity secret: a ciphertext opens only as the
+/// secret it was sealed for.
+pub fn secret_context(key_id: &str) -> String {
+    format!("secret:{key_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

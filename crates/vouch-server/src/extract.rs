@@ -11,8 +11,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
+use crate::clock::now;
+use crate::error::{ApiError, ErrorCode};
 use crate::exposure;
+use crate::model::{AdminRole, AdminTokenRecord, Enforcement};
 use crate::session::{SessionClaims, SessionError};
 use crate::state::{AppState, EnvContext};
 
@@ -63,32 +65,20 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let json = is_json(req.headers());
-        // A widget body is scanned for secrets before it is validated (DESIGN.md's
-        // order of checks), so even a malformed or mislabelled one is caught.
-        let widget = req.uri().path().starts_with("/v1/");
-        if !json && !widget {
-            return Err(ApiError::unsupported_media_type());
+        if !is_json(req.headers()) {
+            return Err(ErrorCode::UnsupportedMediaType.into());
         }
         let raw = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large()
+                ApiError::from(ErrorCode::PayloadTooLarge)
             } else {
                 ApiError::invalid_request("The request body could not be read.")
             }
         })?;
         if raw.len() > BODY_LIMIT {
-            return Err(ApiError::payload_too_large());
+            return Err(ErrorCode::PayloadTooLarge.into());
         }
-        let parsed = serde_json::from_slice::<Value>(&raw);
-        if widget && (!json || parsed.is_err()) {
-            let lenient = parsed.as_ref().ok().cloned().unwrap_or(Value::Null);
-            exposure::scan_body(state, &raw, &lenient).await?;
-        }
-        if !json {
-            return Err(ApiError::unsupported_media_type());
-        }
-        let value: Value = parsed.map_err(|e| {
+        let value: Value = serde_json::from_slice(&raw).map_err(|e| {
             ApiError::invalid_request(format!(
                 "Malformed JSON: {e}. Send a JSON object with `Content-Type: application/json`."
             ))
@@ -107,6 +97,22 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The client address: the socket peer.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
+
+impl ClientAddr {
+    /// The address as the failure limits count it: IPv4 as is, IPv6 by /64.
+    pub fn key(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
@@ -141,8 +147,8 @@ fn check_origin(ctx: &EnvContext, parts: &Parts) -> Result<(), ApiError> {
     if let Some(o) = origin(parts)
         && !origin_allowed(&ctx.env.settings.allowed_origins, &o)
     {
-        return Err(ApiError::forbidden(
-            "origin_not_allowed",
+        return Err(ApiError::new(
+            ErrorCode::OriginNotAllowed,
             format!(
                 "Origin {o} is not in this environment's allowed_origins; add it in the admin API or UI."
             ),
@@ -162,21 +168,17 @@ impl FromRequestParts<AppState> for WidgetAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(key) = bearer(&parts.headers) else {
-            return Err(ApiError::unauthorized(
-                "invalid_publishable_key",
-                "Send the environment's publishable key as `Authorization: Bearer pk_test_…`.",
-            ));
+            return Err(ErrorCode::InvalidPublishableKey.into());
         };
-        let snap = state.snapshot();
-        let hit = snap.by_pk.get(key).cloned();
+        let found = state.env_by_pk(key).await?;
         crate::metrics::Metrics::outcome(
             &crate::metrics::METRICS.cache_lookups,
-            if hit.is_some() { "hit" } else { "miss" },
+            if found.is_some() { "hit" } else { "miss" },
         );
-        let Some(ctx) = hit else {
+        let Some(ctx) = found else {
             exposure::check_value(state, key, "publishable key").await?;
-            return Err(ApiError::unauthorized(
-                "invalid_publishable_key",
+            return Err(ApiError::new(
+                ErrorCode::InvalidPublishableKey,
                 "Unknown publishable key: copy it from the admin UI (it starts with pk_test_ or pk_live_).",
             ));
         };
@@ -197,41 +199,128 @@ impl FromRequestParts<AppState> for SessionAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(token) = bearer(&parts.headers) else {
-            return Err(ApiError::unauthorized(
-                "invalid_session",
+            return Err(ApiError::new(
+                ErrorCode::InvalidSession,
                 "Send the session token from identify as `Authorization: Bearer …`.",
             ));
         };
         let claims = match state.sessions().verify(token) {
             Ok(c) => c,
-            Err(SessionError::Expired) => {
-                return Err(ApiError::unauthorized(
-                    "session_expired",
-                    "The session has expired; call identify again.",
-                ));
-            }
+            Err(SessionError::Expired) => return Err(ErrorCode::SessionExpired.into()),
             Err(SessionError::Invalid) => {
                 exposure::check_value(state, token, "session token").await?;
-                return Err(ApiError::unauthorized(
-                    "invalid_session",
-                    "The session token is invalid; call identify to get a new one.",
-                ));
+                return Err(ErrorCode::InvalidSession.into());
             }
         };
-        let Some(ctx) = state.snapshot().by_id.get(&claims.aud).cloned() else {
-            return Err(ApiError::unauthorized(
-                "invalid_session",
+        let Some(ctx) = state.env_by_id(&claims.aud).await? else {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSession,
                 "The session's environment no longer exists.",
             ));
         };
+        still_valid(&ctx, &claims, now())?;
         check_origin(&ctx, parts)?;
         Ok(Self { ctx, claims })
     }
 }
 
-/// An admin call: `Authorization: Bearer vat_…` (or the UI's cookie).
-#[derive(Debug, Clone, Copy)]
-pub struct AdminAuth;
+/// A session is checked against its environment as it is now, not as it was
+/// when the session was issued: settings, the proving secret, revocations.
+pub fn still_valid(ctx: &EnvContext, c: &SessionClaims, now: i64) -> Result<(), ApiError> {
+    let settings = &ctx.env.settings;
+    if c.anonymous {
+        if !settings.allow_anonymous {
+            return Err(ApiError::new(
+                ErrorCode::AnonymousNotAllowed,
+                "This environment no longer allows anonymous sessions: identify the user with a signature.",
+            ));
+        }
+    } else if !c.verified && settings.enforcement == Enforcement::Enforce {
+        return Err(ApiError::new(
+            ErrorCode::SignatureRequired,
+            "Identity verification is now enforced in this environment: identify again with a `signature` or `token`.",
+        ));
+    }
+    if c.verified {
+        let active = c
+            .key_id
+            .as_deref()
+            .and_then(|k| ctx.ring.get(k))
+            .is_some_and(|k| k.status(now) == vouch_core::KeyStatus::Active);
+        if !active {
+            return Err(ApiError::new(
+                ErrorCode::SessionExpired,
+                "The identity secret that proved this session has been revoked or has expired: identify again.",
+            ));
+        }
+    }
+    if ctx.env.sessions_revoked_at.is_some_and(|at| c.iat <= at) {
+        return Err(ApiError::new(
+            ErrorCode::SessionExpired,
+            "Every session of this environment opened before an administrator's revocation was refused: identify again.",
+        ));
+    }
+    if !c.anonymous && ctx.deleted_users.get(&c.sub).is_some_and(|at| c.iat <= *at) {
+        return Err(ApiError::new(
+            ErrorCode::SessionExpired,
+            "This user was deleted: identify again.",
+        ));
+    }
+    Ok(())
+}
+
+/// An admin call: `Authorization: Bearer vat_…` (or the UI's cookie), with
+/// the token's role and scope. A viewer may only read; a token scoped to some
+/// environments sees only those (any other answers 404).
+#[derive(Debug, Clone)]
+pub struct AdminAuth {
+    pub token: AdminTokenRecord,
+}
+
+impl AdminAuth {
+    /// The acting token, for audit entries.
+    pub fn actor(&self) -> Option<String> {
+        Some(self.token.id.clone())
+    }
+
+    /// Whether this token may see environment `env_id`.
+    pub fn sees(&self, env_id: &str) -> bool {
+        self.token
+            .environment_ids
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|i| i == env_id))
+    }
+
+    /// Refuses a viewer.
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.token.role == AdminRole::Viewer {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This admin token has the viewer role: it may read but not change anything.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses anything but an admin token with access to every environment.
+    pub fn require_full(&self) -> Result<(), ApiError> {
+        self.require_write()?;
+        if self.token.environment_ids.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This admin token is limited to some environments; this needs a token with access to every environment.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The environment id of an `/admin/v1/environments/{env}/…` path.
+fn path_environment(path: &str) -> Option<&str> {
+    path.strip_prefix("/admin/v1/environments/")
+        .map(|rest| rest.split('/').next().unwrap_or(rest))
+        .filter(|env| !env.is_empty())
+}
 
 pub const ADMIN_COOKIE: &str = "vouch_admin";
 
@@ -258,28 +347,35 @@ impl FromRequestParts<AppState> for AdminAuth {
         let from_header = bearer(&parts.headers);
         let token = from_header.or_else(|| cookie(&parts.headers, ADMIN_COOKIE));
         let Some(token) = token else {
-            return Err(ApiError::unauthorized(
-                "invalid_admin_token",
+            return Err(ApiError::new(
+                ErrorCode::InvalidAdminToken,
                 "Send an admin token as `Authorization: Bearer vat_…`.",
             ));
         };
         let hash = vouch_core::keys::sha256(token.as_bytes());
-        if state.store.admin_token_exists(hash).await? {
-            // A browser sends the cookie on its own; a header it only sends when our page's script asks.
-            let safe = matches!(parts.method, Method::GET | Method::HEAD);
-            if from_header.is_none() && !safe && !csrf_valid(token, &parts.headers) {
-                return Err(ApiError::unauthorized(
-                    "invalid_admin_token",
-                    "Missing or wrong CSRF token: send the vouch_csrf cookie's value in the X-CSRF-Token header.",
-                ));
-            }
-            Ok(Self)
-        } else {
-            Err(ApiError::unauthorized(
-                "invalid_admin_token",
-                "The admin token is not valid.",
-            ))
+        let Some(record) = state.store.admin_token(hash).await? else {
+            return Err(ErrorCode::InvalidAdminToken.into());
+        };
+        // A browser sends the cookie on its own; a header it only sends when our page's script asks.
+        let safe = matches!(parts.method, Method::GET | Method::HEAD);
+        if from_header.is_none() && !safe && !csrf_valid(token, &parts.headers) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidAdminToken,
+                "Missing or wrong CSRF token: send the vouch_csrf cookie's value in the X-CSRF-Token header.",
+            ));
         }
+        let auth = Self { token: record };
+        if let Some(env) = path_environment(parts.uri.path())
+            && !auth.sees(env)
+        {
+            return Err(ApiError::not_found("environment"));
+        }
+        // Reading, and checking a signature, is what a viewer may do.
+        let reads = safe || parts.uri.path().ends_with("/diagnose");
+        if !reads {
+            auth.require_write()?;
+        }
+        Ok(auth)
     }
 }
 

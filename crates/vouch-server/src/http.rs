@@ -7,24 +7,22 @@ use axum::response::{IntoResponse, Response};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{bearer, origin_allowed};
 use crate::state::AppState;
 
 pub async fn not_found() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "No such endpoint; see /openapi.json for the API.",
     )
 }
 
 pub async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request",
-        format!("Method {method} is not allowed on this endpoint; see /openapi.json."),
-    )
+    ApiError::invalid_request(format!(
+        "Method {method} is not allowed on this endpoint; see /openapi.json."
+    ))
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// Refuses a NUL (`%00`) in the path or the query before any handler sees it: no id
@@ -93,8 +91,8 @@ pub async fn widget_cors(State(state): State<AppState>, req: Request, next: Next
             .values()
             .any(|c| origin_allowed(&c.env.settings.allowed_origins, &origin));
         if !allowed {
-            return ApiError::forbidden(
-                "origin_not_allowed",
+            return ApiError::new(
+                ErrorCode::OriginNotAllowed,
                 format!("Origin {origin} is not allowed by any environment."),
             )
             .into_response();
@@ -153,16 +151,14 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         return resp;
     }
     let err = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::unsupported_media_type(),
-        StatusCode::REQUEST_TIMEOUT => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "invalid_request",
-            "The request took too long to arrive.",
-        ),
-        StatusCode::NOT_FOUND => ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found."),
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge.into(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType.into(),
+        StatusCode::REQUEST_TIMEOUT => {
+            ApiError::invalid_request("The request took too long to arrive.").with_status(status)
+        }
+        StatusCode::NOT_FOUND => ErrorCode::NotFound.into(),
         s if s.is_server_error() => ApiError::internal(),
-        s => ApiError::new(s, "invalid_request", "The request could not be processed."),
+        s => ApiError::invalid_request("The request could not be processed.").with_status(s),
     };
     let (mut parts, _) = resp.into_parts();
     let mut fresh = err.into_response();

@@ -6,13 +6,16 @@
 pub mod admin;
 pub mod api;
 pub mod bootstrap;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod exposure;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod identity;
 pub mod metrics;
 pub mod model;
 pub mod ratelimit;
@@ -73,8 +76,12 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
+    let widget = widget::router().layer(middleware::from_fn_with_state(
+        state.clone(),
+        exposure::scan_layer,
+    ));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(widget::router())
+        .merge(widget)
         .merge(admin::router())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -90,7 +97,8 @@ pub fn app(state: AppState) -> Router {
         .merge(ui::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
-        // Outside the method routers, so that preflights (OPTIONS) reach it.
+        // Around the whole app (not the widget routes only), so that
+        // preflights (OPTIONS, which no route handles) reach it.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::widget_cors,

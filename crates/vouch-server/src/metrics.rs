@@ -214,7 +214,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         self.open_sessions
-            .set(self.open_sessions_at(crate::state::now()));
+            .set(self.open_sessions_at(crate::clock::now()));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

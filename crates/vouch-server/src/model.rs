@@ -12,11 +12,6 @@ pub const MAX_SESSION_TTL: i64 = 30 * 24 * 3600;
 pub const DEFAULT_SESSION_TTL: i64 = 24 * 3600;
 pub const DEFAULT_RATE_LIMIT_PER_USER: u32 = 10;
 pub const DEFAULT_RATE_LIMIT_PER_ADDRESS: u32 = 300;
-pub const DEFAULT_RATE_LIMIT_PER_ENVIRONMENT: u32 = 3000;
-
-fn default_env_limit() -> u32 {
-    DEFAULT_RATE_LIMIT_PER_ENVIRONMENT
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -37,9 +32,6 @@ pub struct EnvSettings {
     pub session_ttl_seconds: i64,
     pub rate_limit_per_user: u32,
     pub rate_limit_per_address: u32,
-    /// Failed verifications a minute across the whole environment.
-    #[serde(default = "default_env_limit")]
-    pub rate_limit_per_environment: u32,
 }
 
 impl EnvSettings {
@@ -54,7 +46,6 @@ impl EnvSettings {
             session_ttl_seconds: DEFAULT_SESSION_TTL,
             rate_limit_per_user: DEFAULT_RATE_LIMIT_PER_USER,
             rate_limit_per_address: DEFAULT_RATE_LIMIT_PER_ADDRESS,
-            rate_limit_per_environment: DEFAULT_RATE_LIMIT_PER_ENVIRONMENT,
         }
     }
 }
@@ -66,6 +57,8 @@ pub struct Environment {
     pub publishable_key: String,
     pub settings: EnvSettings,
     pub unsigned_count: i64,
+    /// Sessions issued at or before this instant are refused.
+    pub sessions_revoked_at: Option<Ts>,
     pub created_at: Ts,
     pub updated_at: Ts,
 }
@@ -139,6 +132,8 @@ pub struct AuditRecord {
     pub kind: String,
     pub user_id: Option<String>,
     pub key_id: Option<String>,
+    /// The admin token that made the change.
+    pub actor: Option<String>,
     pub detail: Value,
     pub created_at: Ts,
 }
@@ -173,7 +168,18 @@ pub enum IdentifyRejection {
     SignatureRequired(&'static str),
     UnsignedLimitReached,
     TokenReplayed,
+    /// The call would store more than the limits allow (attributes, companies).
+    TooLarge(String),
 }
+
+/// Stored attributes of one user or company (unsigned and verified together), as JSON.
+pub const MAX_ATTRIBUTES_BYTES: usize = 32 * 1024;
+/// Stored attribute keys of one user or company.
+pub const MAX_ATTRIBUTE_KEYS: usize = 200;
+/// Companies one user belongs to.
+pub const MAX_COMPANIES_PER_USER: i64 = 100;
+/// An event's properties, as JSON.
+pub const MAX_EVENT_PROPERTIES_BYTES: usize = 8 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct IdentifyOutcome {
@@ -213,280 +219,72 @@ pub struct GroupCommand {
     pub now: Ts,
 }
 
+/// An erased user: sessions issued for it before `deleted_at` are refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    pub env_id: String,
+    pub user_id: String,
+    pub deleted_at: Ts,
+}
+
+/// What an admin token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// Reads and writes.
+    Admin,
+    /// Reads only.
+    Viewer,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Admin => "admin",
+            AdminRole::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(AdminRole::Admin),
+            "viewer" => Some(AdminRole::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// An admin token; only the SHA-256 of its value is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminTokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: AdminRole,
+    /// The environments it may see; None = every environment.
+    pub environment_ids: Option<Vec<String>>,
+    pub hash: [u8; 32],
+    pub created_at: Ts,
+}
+
+/// An audit entry to append in the same transaction as the change it records.
+#[derive(Clone, Debug)]
+pub struct NewAudit {
+    pub env_id: Option<String>,
+    pub kind: &'static str,
+    pub user_id: Option<String>,
+    pub key_id: Option<String>,
+    /// The admin token that made the change; None for the widget API and the server.
+    pub actor: Option<String>,
+    pub detail: Value,
+    pub at: Ts,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Coverage {
     pub verified: i64,
     pub unverified: i64,
     pub rejected: i64,
 }
-
-/// Applies the identity binding rules to one identify: pure, shared by every
-/// store so both backends decide the same way inside their transaction.
-pub fn apply_identify(
-    existing: Option<UserRecord>,
-    cmd: &IdentifyCommand,
-    env_unsigned_count: i64,
-) -> Result<IdentifyOutcome, IdentifyRejection> {
-    if cmd.proof.is_none() {
-        if cmd.enforcement == Enforcement::Enforce {
-            return Err(IdentifyRejection::SignatureRequired(
-                "Identity verification is enforced in this environment: send a `signature` or `token` with identify.",
-            ));
-        }
-        if existing.as_ref().is_some_and(|u| u.verified) {
-            return Err(IdentifyRejection::SignatureRequired(
-                "This user id has been verified before, so every identify of it needs a `signature` or `token`.",
-            ));
-        }
-    }
-    let created = existing.is_none();
-    let mut user = existing.unwrap_or_else(|| UserRecord {
-        env_id: cmd.env_id.clone(),
-        id: cmd.user_id.clone(),
-        verified: false,
-        verified_by: None,
-        key_id: None,
-        verified_at: None,
-        attributes: Map::new(),
-        verified_attributes: Map::new(),
-        counted_unsigned: false,
-        created_at: cmd.now,
-        updated_at: cmd.now,
-    });
-    let before = user.clone();
-
-    let mut counted_unsigned = false;
-    if cmd.proof.is_none() && !user.counted_unsigned {
-        if let Some(limit) = cmd.unsigned_limit
-            && env_unsigned_count >= i64::try_from(limit).unwrap_or(i64::MAX)
-        {
-            return Err(IdentifyRejection::UnsignedLimitReached);
-        }
-        user.counted_unsigned = true;
-        counted_unsigned = true;
-    }
-
-    if let Some(proof) = &cmd.proof {
-        user.verified = true;
-        user.verified_by = Some(proof.by);
-        user.key_id = Some(proof.key_id.clone());
-        let proof_changed = !before.verified
-            || before.verified_by != user.verified_by
-            || before.key_id != user.key_id;
-        let stale = user
-            .verified_at
-            .is_none_or(|at| cmd.now.saturating_sub(at) >= VERIFIED_AT_RESOLUTION);
-        if proof_changed || stale {
-            user.verified_at = Some(cmd.now);
-        }
-    }
-    for (k, v) in &cmd.verified_attributes {
-        user.verified_attributes.insert(k.clone(), v.clone());
-        user.attributes.insert(k.clone(), v.clone());
-    }
-    let mut ignored = Vec::new();
-    for (k, v) in &cmd.attributes {
-        if cmd.verified_attributes.contains_key(k) {
-            continue;
-        }
-        match user.verified_attributes.get(k) {
-            Some(locked) => {
-                if locked != v {
-                    ignored.push(k.clone());
-                }
-            }
-            None => {
-                user.attributes.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    let changed = created
-        || user.attributes != before.attributes
-        || user.verified_attributes != before.verified_attributes
-        || user.verified != before.verified
-        || user.key_id != before.key_id
-        || user.verified_by != before.verified_by;
-    let touched = user.verified_at != before.verified_at;
-    if changed || touched {
-        user.updated_at = cmd.now;
-    }
-    Ok(IdentifyOutcome {
-        user,
-        created,
-        changed,
-        ignored_attributes: ignored,
-        counted_unsigned,
-        write: changed || touched || counted_unsigned,
-    })
-}
-
-/// Same rules for a company: once verified, always needs a proof.
-pub fn apply_group(
-    existing: Option<CompanyRecord>,
-    cmd: &GroupCommand,
-) -> Result<CompanyRecord, IdentifyRejection> {
-    if cmd.proof.is_none() {
-        if cmd.enforcement == Enforcement::Enforce {
-            return Err(IdentifyRejection::SignatureRequired(
-                "Identity verification is enforced in this environment: send the company `signature` with group.",
-            ));
-        }
-        if existing.as_ref().is_some_and(|c| c.verified) {
-            return Err(IdentifyRejection::SignatureRequired(
-                "This company id has been verified before, so every group call for it needs a `signature`.",
-            ));
-        }
-    }
-    let mut company = existing.unwrap_or_else(|| CompanyRecord {
-        env_id: cmd.env_id.clone(),
-        id: cmd.company_id.clone(),
-        verified: false,
-        key_id: None,
-        verified_at: None,
-        attributes: Map::new(),
-        created_at: cmd.now,
-        updated_at: cmd.now,
-    });
-    if let Some(key_id) = &cmd.proof {
-        company.verified = true;
-        company.key_id = Some(key_id.clone());
-        company.verified_at = Some(cmd.now);
-    }
-    for (k, v) in &cmd.attributes {
-        company.attributes.insert(k.clone(), v.clone());
-    }
-    company.updated_at = cmd.now;
-    Ok(company)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn cmd(proof: bool) -> IdentifyCommand {
-        IdentifyCommand {
-            env_id: "env_1".into(),
-            user_id: "42".into(),
-            proof: proof.then(|| Proven {
-                by: VerifiedBy::Signature,
-                key_id: "key_1".into(),
-            }),
-            attributes: Map::new(),
-            verified_attributes: Map::new(),
-            enforcement: Enforcement::Off,
-            unsigned_limit: None,
-            jti: None,
-            now: 1000,
-        }
-    }
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
-
-    #[test]
-    fn once_verified_user_needs_proof_forever() {
-        let first = apply_identify(None, &cmd(true), 0).unwrap();
-        assert!(first.user.verified);
-        let again = apply_identify(Some(first.user), &cmd(false), 0);
-        assert!(matches!(
-            again,
-            Err(IdentifyRejection::SignatureRequired(_))
-        ));
-    }
-
-    #[test]
-    fn enforcement_rejects_unproven() {
-        let mut c = cmd(false);
-        c.enforcement = Enforcement::Enforce;
-        assert!(apply_identify(None, &c, 0).is_err());
-    }
-
-    #[test]
-    fn locked_attributes_are_not_overwritten_and_are_listed() {
-        let mut c = cmd(true);
-        c.verified_attributes = obj(json!({"plan": "pro", "name": "Ann"}));
-        let first = apply_identify(None, &c, 0).unwrap();
-        let mut c2 = cmd(true);
-        c2.attributes = obj(json!({"plan": "enterprise", "name": "Ann", "city": "Oslo"}));
-        let out = apply_identify(Some(first.user), &c2, 0).unwrap();
-        assert_eq!(out.ignored_attributes, vec!["plan".to_string()]);
-        assert_eq!(out.user.attributes["plan"], json!("pro"));
-        assert_eq!(out.user.attributes["city"], json!("Oslo"));
-    }
-
-    #[test]
-    fn a_repeat_identify_of_an_unchanged_user_writes_nothing() {
-        let mut c = cmd(true);
-        c.attributes = obj(json!({"plan": "pro"}));
-        let first = apply_identify(None, &c, 0).unwrap();
-        assert!(first.write && first.created);
-        assert_eq!(first.user.verified_at, Some(1000));
-
-        // Same proof and attributes within the resolution: nothing to write.
-        c.now = 1000 + VERIFIED_AT_RESOLUTION - 1;
-        let again = apply_identify(Some(first.user.clone()), &c, 0).unwrap();
-        assert!(!again.write && !again.changed);
-        assert_eq!(again.user, first.user);
-
-        // A new attribute value is written at once, verified_at kept.
-        let mut changed = c.clone();
-        changed.attributes = obj(json!({"plan": "team"}));
-        let out = apply_identify(Some(first.user.clone()), &changed, 0).unwrap();
-        assert!(out.write && out.changed);
-        assert_eq!(out.user.updated_at, changed.now);
-        assert_eq!(out.user.verified_at, Some(1000));
-
-        // Another key proves it: verified_at moves at once.
-        let mut other_key = c.clone();
-        other_key.proof = Some(Proven {
-            by: VerifiedBy::Signature,
-            key_id: "key_other".into(),
-        });
-        let out = apply_identify(Some(first.user.clone()), &other_key, 0).unwrap();
-        assert!(out.write);
-        assert_eq!(out.user.verified_at, Some(other_key.now));
-
-        // Past the resolution the last proof is recorded again.
-        c.now = 1000 + VERIFIED_AT_RESOLUTION;
-        let later = apply_identify(Some(first.user), &c, 0).unwrap();
-        assert!(later.write && !later.changed);
-        assert_eq!(later.user.verified_at, Some(c.now));
-        assert_eq!(later.user.updated_at, c.now);
-    }
-
-    #[test]
-    fn unsigned_cap_counts_distinct_users_once() {
-        let mut c = cmd(false);
-        c.unsigned_limit = Some(1);
-        let first = apply_identify(None, &c, 0).unwrap();
-        assert!(first.counted_unsigned);
-        // The same user again does not count twice, even at the cap.
-        let again = apply_identify(Some(first.user), &c, 1).unwrap();
-        assert!(!again.counted_unsigned);
-        // A new user at the cap is refused.
-        let mut other = c.clone();
-        other.user_id = "43".into();
-        assert_eq!(
-            apply_identify(None, &other, 1).unwrap_err(),
-            IdentifyRejection::UnsignedLimitReached
-        );
-    }
-}
-
-/// Event types a webhook endpoint can subscribe to.
-pub const EVENT_TYPES: &[&str] = &[
-    "user.created",
-    "user.updated",
-    "identity.rejected",
-    "secret.created",
-    "secret.revoked",
-    "secret.exposed",
-];
 
 /// A webhook endpoint; its signing secrets are sealed.
 #[derive(Clone, Debug)]

@@ -1,13 +1,26 @@
-//! Counting of failed verifications per user id and per client address, in
-//! fixed one-minute windows.
+//! Failed verifications per key in fixed one-minute windows, in memory: one
+//! SQLite node owns its data, so its counters need not be shared.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::model::Ts;
 
-const WINDOW: Ts = 60;
+/// The window every failure limit counts in.
+pub const WINDOW: Ts = 60;
 const MAX_ENTRIES: usize = 100_000;
+
+/// The start of `now`'s window.
+pub fn window_start(now: Ts) -> Ts {
+    now - now.rem_euclid(WINDOW)
+}
+
+/// Seconds until `now`'s window ends (at least 1), for `Retry-After`.
+pub fn retry_after(now: Ts) -> u64 {
+    u64::try_from(window_start(now) + WINDOW - now)
+        .unwrap_or(1)
+        .max(1)
+}
 
 #[derive(Debug, Default)]
 pub struct RateLimiter {
@@ -15,32 +28,26 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Seconds to wait when `key` has reached `limit` failures in this window.
-    pub fn blocked(&self, key: &str, limit: u32, now: Ts) -> Option<u64> {
-        let window = now - now.rem_euclid(WINDOW);
-        let map = self.counts.lock().ok()?;
-        match map.get(key) {
-            Some((w, n)) if *w == window && *n >= limit => {
-                Some(u64::try_from(window + WINDOW - now).unwrap_or(1).max(1))
-            }
-            _ => None,
-        }
-    }
-
-    /// Records one failure for `key`.
-    pub fn fail(&self, key: &str, now: Ts) {
-        let window = now - now.rem_euclid(WINDOW);
+    /// Records one failure for `key`; its failures in this window.
+    pub fn fail(&self, key: &str, now: Ts) -> u32 {
+        let window = window_start(now);
         let Ok(mut map) = self.counts.lock() else {
-            return;
+            return 0;
         };
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, (w, _)| *w == window);
+            // Still full of this minute's keys (a flood of distinct ones):
+            // start over rather than grow without bound.
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
         }
         let e = map.entry(key.to_string()).or_insert((window, 0));
         if e.0 != window {
             *e = (window, 0);
         }
         e.1 = e.1.saturating_add(1);
+        e.1
     }
 }
 
@@ -49,14 +56,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_after_limit_until_the_window_ends() {
+    fn counts_per_key_and_window() {
         let r = RateLimiter::default();
-        for _ in 0..3 {
-            assert!(r.blocked("u", 3, 120).is_none());
-            r.fail("u", 120);
-        }
-        assert_eq!(r.blocked("u", 3, 130), Some(50));
-        assert!(r.blocked("u", 3, 180).is_none());
-        assert!(r.blocked("other", 3, 130).is_none());
+        assert_eq!(r.fail("u", 120), 1);
+        assert_eq!(r.fail("u", 130), 2);
+        assert_eq!(r.fail("other", 130), 1);
+        assert_eq!(r.fail("u", 180), 1);
+        assert_eq!(retry_after(130), 50);
+        assert_eq!(retry_after(179), 1);
+        assert_eq!(retry_after(180), 60);
     }
 }

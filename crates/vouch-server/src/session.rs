@@ -25,6 +25,10 @@ pub struct SessionClaims {
     pub verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_by: Option<VerifiedBy>,
+    /// The id of the identity secret that proved the user (null when unverified):
+    /// a session is refused once that secret is revoked or expired.
+    #[serde(default)]
+    pub key_id: Option<String>,
     #[serde(default)]
     pub anonymous: bool,
     /// The visitor id (also set on user sessions opened from a visitor).
@@ -241,6 +245,7 @@ mod tests {
             sub: "42".into(),
             verified: verified_by.is_some(),
             verified_by,
+            key_id: verified_by.map(|_| "key_1".to_string()),
             anonymous: false,
             vid: "vis_1".into(),
             sid: "ses_1".into(),

@@ -109,14 +109,14 @@ async fn once_verified_user_needs_proof_forever() {
     assert_eq!(user["verified_by"], json!("signature"));
     assert_eq!(user["key_id"], json!(env.key_id));
     assert!(user["verified_at"].as_str().unwrap().ends_with('Z'));
-    // Signed attributes alone are not a proof of the id.
+    // Signed attributes alone are not a proof of the id: refused outright.
     let asig = attributes_signature(&env.secret, r#"{"plan":"x"}"#);
     s.identify(
         &env.pk,
         &json!({"user_id": "42", "attributes": {"plan": "x"}, "attributes_signature": asig}),
     )
     .await
-    .expect_error(401, "signature_required");
+    .expect_error(400, "invalid_request");
     // A token proves it too.
     let t = token(&env.secret, Some(&env.key_id), &IdentityClaims::new("42"));
     let out = s
@@ -255,27 +255,49 @@ async fn verified_attributes_are_locked_and_ignored_keys_listed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unverified_users_signed_attributes_are_locked_too() {
+async fn signed_attributes_cannot_be_replayed_onto_another_user() {
     let s = Server::start().await;
     let env = s.env().await;
-    // attributes_signature proves the attributes only; the id stays unverified.
-    let asig = attributes_signature(&env.secret, r#"{"tier":"gold"}"#);
+    // Mallory's own attributes, legitimately signed by the customer's backend
+    // for Mallory's session, replayed with Alice's user id and no id proof.
+    let mallory = r#"{"email":"mallory@evil.test"}"#;
+    let asig = attributes_signature(&env.secret, mallory);
+    let r = s
+        .identify(
+            &env.pk,
+            &json!({"user_id": "alice", "attributes": {"email": "mallory@evil.test"}, "attributes_signature": asig}),
+        )
+        .await;
+    let message = r.expect_error(400, "invalid_request");
+    assert!(
+        message.contains("needs a `signature` or `token`"),
+        "{message}"
+    );
+    s.admin_user(&env.id, "alice").await.expect_status(404);
+    // Alice signs in for real: her own email is stored, nothing is locked against her.
     let out = s
         .identify_ok(
             &env.pk,
-            &json!({"user_id": "v1", "attributes": {"tier": "gold"}, "attributes_signature": asig}),
+            &json!({"user_id": "alice", "signature": env.sign("alice"), "attributes": {"email": "alice@example.test"}}),
         )
         .await;
-    assert_eq!(out["user"]["verified"], json!(false));
-    assert_eq!(out["user"]["verified_attributes"], json!({"tier": "gold"}));
-    let later = s
+    assert_eq!(
+        out["user"]["attributes"]["email"],
+        json!("alice@example.test")
+    );
+    assert_eq!(out.get("ignored_attributes"), None);
+    // With the id proven in the same call, signed attributes are verified and locked.
+    let real = r#"{"email":"alice@example.test"}"#;
+    let out = s
         .identify_ok(
             &env.pk,
-            &json!({"user_id": "v1", "attributes": {"tier": "platinum"}}),
+            &json!({"user_id": "alice", "signature": env.sign("alice"), "attributes": {"email": "alice@example.test"}, "attributes_signature": attributes_signature(&env.secret, real)}),
         )
         .await;
-    assert_eq!(later["ignored_attributes"], json!(["tier"]));
-    assert_eq!(later["user"]["attributes"]["tier"], json!("gold"));
+    assert_eq!(
+        out["user"]["verified_attributes"],
+        json!({"email": "alice@example.test"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,6 @@ use serde_json::json;
 use sqlx::{Connection, Row};
 use vouch_core::{IdentityClaims, VerifiedBy};
 use vouch_server::model::{Enforcement, IdentifyCommand, Proven};
-use vouch_server::store::Store;
 
 /// The raw bytes of every SQLite file in the data directory.
 fn database_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -337,9 +336,7 @@ async fn an_unchanged_identify_writes_nothing_and_is_still_counted() {
     assert_eq!(stats_in_file(&path), 4);
 
     // A minute after the recorded proof, it is recorded again.
-    let store = vouch_server::store::sqlite::SqliteStore::open_dir(dir.path())
-        .await
-        .unwrap();
+    let store = store::sqlite_store(dir.path()).await;
     let later = store.identify(cmd(NOW + 60)).await.unwrap().unwrap();
     assert!(later.write);
     let stored = store.get_user("env_a", "42").await.unwrap().unwrap();

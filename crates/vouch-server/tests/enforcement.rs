@@ -67,7 +67,7 @@ async fn enforce_rejects_every_unproven_identify() {
         .await
         .expect_error(401, "signature_required");
     assert!(msg.contains("signature"), "{msg}");
-    // Signed attributes alone prove the attributes, not the user id.
+    // Signed attributes alone prove the attributes, not the user id: refused.
     let asig = vouch_core::proof::sign(
         &secret(&env.secret),
         br#"{"plan":"pro"}"#,
@@ -78,7 +78,7 @@ async fn enforce_rejects_every_unproven_identify() {
         &json!({"user_id": "bob", "attributes": {"plan": "pro"}, "attributes_signature": asig}),
     )
     .await
-    .expect_error(401, "signature_required");
+    .expect_error(400, "invalid_request");
     s.admin_user(&env.id, "bob")
         .await
         .expect_error(404, "not_found");

@@ -11,6 +11,7 @@ mod common;
 use common::store::{NOW, bootstrapped_sqlite, environment};
 use serde_json::Map;
 use vouch_server::model::EventRecord;
+use vouch_server::store::ops::EventQuery;
 use vouch_server::store::sqlite::SqliteStore;
 use vouch_server::store::{Store, StoreError};
 
@@ -85,11 +86,19 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spares_its_neighbours
     // Every acknowledged write is there after the store is closed and reopened.
     store.close().await;
     drop(store);
-    let store = SqliteStore::open_dir(dir.path()).await.unwrap();
+    let store = common::store::sqlite_store(dir.path()).await;
     let mut seen = 0;
     let mut before = None;
     loop {
-        let page = store.list_events("env_a", None, before, 200).await.unwrap();
+        let page = store
+            .list_events(EventQuery {
+                env_id: "env_a".into(),
+                before,
+                limit: 200,
+                ..EventQuery::default()
+            })
+            .await
+            .unwrap();
         seen += page.data.len();
         match page.next_cursor {
             Some(c) => before = Some(c.parse().unwrap()),
@@ -107,7 +116,7 @@ async fn a_sqlite_url_without_a_file_is_refused_with_a_reason() {
     assert!(err.to_string().contains("names no file"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}?mode=rwc", dir.path().join("v.db").display());
-    let store = SqliteStore::open_url(&url).await.unwrap();
+    let store = Store::new(Arc::new(SqliteStore::open_url(&url).await.unwrap()));
     assert!(store.is_empty().await.unwrap());
     store.close().await;
     assert!(dir.path().join("v.db").is_file());

@@ -196,7 +196,7 @@ async fn attributes_signature_covers_the_jcs_form_including_unicode_keys() {
         let out = s
             .identify_ok(
                 &env.pk,
-                &json!({"user_id": "jcs-3", "attributes": {"k": "v"}, "attributes_signature": enc}),
+                &json!({"user_id": "jcs-3", "signature": env.sign("jcs-3"), "attributes": {"k": "v"}, "attributes_signature": enc}),
             )
             .await;
         assert_eq!(out["user"]["verified_attributes"], json!({"k": "v"}));

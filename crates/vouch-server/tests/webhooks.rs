@@ -1042,7 +1042,7 @@ async fn private_addresses_are_refused_by_default() {
         .admin(
             Method::POST,
             &path,
-            Some(&json!({"url": "https://hooks.example.com/x", "event_types": ["user.deleted"]})),
+            Some(&json!({"url": "https://hooks.example.com/x", "event_types": ["user.exploded"]})),
         )
         .await;
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use vouch_server::config::mask_url;
 use vouch_server::crypto::MasterKey;
-use vouch_server::store::{Store, is_postgres_url, postgres, sqlite::SqliteStore};
+use vouch_server::store::{copy, is_postgres_url};
 
 use crate::cli::MigrateStoreArgs;
 use crate::input::UsageError;
@@ -27,7 +27,7 @@ pub fn run(args: &MigrateStoreArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let source = SqliteStore::open_dir(&args.from_data_dir).await?;
+        let source = vouch_server::store::open(None, &args.from_data_dir).await?;
         let check = source.get_meta("master_key_check").await;
         source.close().await;
         if check?.is_some_and(|stored| stored != master.check_value()) {
@@ -38,7 +38,7 @@ pub fn run(args: &MigrateStoreArgs) -> anyhow::Result<()> {
         }
         let target = mask_url(&args.to);
         if !args.yes {
-            let counts = postgres::row_counts(&args.to).await?;
+            let counts = copy::row_counts(&args.to).await?;
             let filled: u64 = counts.iter().map(|(_, n)| n).sum();
             println!(
                 "Would copy {} into {target} ({}).",
@@ -55,7 +55,7 @@ pub fn run(args: &MigrateStoreArgs) -> anyhow::Result<()> {
             )
             .into());
         }
-        let report = postgres::copy_from_sqlite(&args.from_data_dir, &args.to).await?;
+        let report = copy::copy_from_sqlite(&args.from_data_dir, &args.to).await?;
         println!("Copied {} into {target}:", db.display());
         for (table, n) in report.iter().filter(|(_, n)| *n > 0) {
             println!("  {table:<20} {n:>10} rows");

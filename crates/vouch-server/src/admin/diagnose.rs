@@ -5,9 +5,10 @@ use vouch_core::KeyRing;
 use vouch_core::diagnosis::{DiagnosisInput, diagnose as run_diagnosis};
 
 use crate::api::ErrorOut;
+use crate::clock::now;
 use crate::error::ApiResult;
 use crate::extract::{AdminAuth, JsonBody};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +40,7 @@ pub async fn diagnose(
     body: JsonBody,
 ) -> ApiResult<Json<DiagnoseOut>> {
     let input: DiagnoseIn = body.parse()?;
-    crate::widget::check_id_pub("user_id", &input.user_id)?;
+    crate::widget::check_id("user_id", &input.user_id)?;
     let ctx = super::env_ctx(&state, &env)?;
     let now = now();
     if let Ok(key_id) = ctx

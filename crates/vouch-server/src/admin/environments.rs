@@ -6,11 +6,13 @@ use serde_json::json;
 use vouch_core::Mode;
 
 use crate::api::{EnvironmentCreatedOut, EnvironmentOut, ErrorOut, ListOut, SecretOut};
+use crate::clock::now;
+use crate::crypto::secret_context;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, JsonBody};
+use crate::model::NewAudit;
 use crate::model::{Enforcement, EnvSettings, Environment, MAX_SESSION_TTL, SecretRecord};
-use crate::state::{AppState, now, secret_context};
-use crate::store::NewAudit;
+use crate::state::AppState;
 
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -36,7 +38,6 @@ pub struct EnvironmentIn {
     pub session_ttl_seconds: Option<i64>,
     pub rate_limit_per_user: Option<u32>,
     pub rate_limit_per_address: Option<u32>,
-    pub rate_limit_per_environment: Option<u32>,
 }
 
 fn valid_origin(o: &str) -> bool {
@@ -113,14 +114,6 @@ impl EnvironmentIn {
             }
             s.rate_limit_per_user = n;
         }
-        if let Some(n) = self.rate_limit_per_environment {
-            if n == 0 {
-                return Err(ApiError::invalid_request(
-                    "`rate_limit_per_environment` must be at least 1.",
-                ));
-            }
-            s.rate_limit_per_environment = n;
-        }
         if let Some(n) = self.rate_limit_per_address {
             if n == 0 {
                 return Err(ApiError::invalid_request(
@@ -139,11 +132,15 @@ impl EnvironmentIn {
     security(("admin_token" = [])))]
 pub async fn list_environments(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
 ) -> ApiResult<Json<ListOut<EnvironmentOut>>> {
     let envs = state.store.list_environments().await?;
     Ok(Json(ListOut {
-        data: envs.iter().map(EnvironmentOut::from).collect(),
+        data: envs
+            .iter()
+            .filter(|e| auth.sees(&e.id))
+            .map(EnvironmentOut::from)
+            .collect(),
         next_cursor: None,
     }))
 }
@@ -155,9 +152,10 @@ pub async fn list_environments(
     security(("admin_token" = [])))]
 pub async fn create_environment(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<EnvironmentCreatedOut>)> {
+    auth.require_full()?;
     let input: EnvironmentIn = body.parse()?;
     if input.name.is_none() {
         return Err(ApiError::invalid_request("`name` is required."));
@@ -174,6 +172,7 @@ pub async fn create_environment(
         publishable_key: vouch_core::keys::generate_publishable_key(settings.mode),
         settings,
         unsigned_count: 0,
+        sessions_revoked_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -196,14 +195,13 @@ pub async fn create_environment(
         kind: "secret.created",
         user_id: None,
         key_id: Some(key_id.clone()),
+        actor: auth.actor(),
         detail: json!({"message": "Environment created with its first identity secret."}),
         at: now,
     };
     state
-        .store
         .create_environment(env.clone(), record.clone(), audit)
         .await?;
-    state.reload().await.map_err(super::reload_failed)?;
     Ok((
         StatusCode::CREATED,
         Json(EnvironmentCreatedOut {
@@ -239,7 +237,7 @@ pub async fn get_environment(
     security(("admin_token" = [])))]
 pub async fn update_environment(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     Path(env_id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<EnvironmentOut>> {
@@ -251,24 +249,20 @@ pub async fn update_environment(
         .ok_or_else(|| ApiError::not_found("environment"))?;
     input.apply(&mut env.settings, false)?;
     let now = now();
+    let audit = NewAudit {
+        env_id: Some(env_id.clone()),
+        kind: "environment.updated",
+        user_id: None,
+        key_id: None,
+        actor: auth.actor(),
+        detail: json!({"enforcement": env.settings.enforcement, "allow_anonymous": env.settings.allow_anonymous,
+            "allowed_origins": env.settings.allowed_origins, "unsigned_session_limit": env.settings.unsigned_session_limit}),
+        at: now,
+    };
     state
-        .store
-        .update_environment(&env_id, env.settings.clone(), now)
-        .await?;
-    state
-        .store
-        .append_audit(NewAudit {
-            env_id: Some(env_id.clone()),
-            kind: "environment.updated",
-            user_id: None,
-            key_id: None,
-            detail: json!({"enforcement": env.settings.enforcement, "allow_anonymous": env.settings.allow_anonymous,
-                "allowed_origins": env.settings.allowed_origins, "unsigned_session_limit": env.settings.unsigned_session_limit}),
-            at: now,
-        })
+        .update_environment(&env_id, env.settings.clone(), audit)
         .await?;
     env.updated_at = now;
-    state.reload().await.map_err(super::reload_failed)?;
     Ok(Json(EnvironmentOut::from(&env)))
 }
 
@@ -279,7 +273,7 @@ pub async fn update_environment(
     security(("admin_token" = [])))]
 pub async fn delete_environment(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     Path(env_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let audit = NewAudit {
@@ -287,10 +281,45 @@ pub async fn delete_environment(
         kind: "environment.deleted",
         user_id: None,
         key_id: None,
+        actor: auth.actor(),
         detail: json!({"environment": env_id}),
         at: now(),
     };
-    state.store.delete_environment(&env_id, audit).await?;
-    state.reload().await.map_err(super::reload_failed)?;
+    state.delete_environment(&env_id, audit).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionsRevokedOut {
+    /// Sessions issued at or before this instant are refused.
+    pub revoked_before: String,
+}
+
+/// Refuses every session of the environment issued before this call
+/// (`session_expired`); widgets identify again. Audited.
+#[utoipa::path(post, path = "/admin/v1/environments/{env}/sessions/revoke", tag = "admin",
+    params(("env" = String, Path, description = "environment id")),
+    responses((status = 200, body = SessionsRevokedOut), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path(env_id): Path<String>,
+) -> ApiResult<Json<SessionsRevokedOut>> {
+    super::env_ctx(&state, &env_id)?;
+    let at = now();
+    let audit = NewAudit {
+        env_id: Some(env_id.clone()),
+        kind: "sessions.revoked",
+        user_id: None,
+        key_id: None,
+        actor: auth.actor(),
+        detail: json!({"message": "Every session issued until now was revoked by an admin."}),
+        at,
+    };
+    state.revoke_sessions(&env_id, audit).await?;
+    super::after_second(at).await;
+    Ok(Json(SessionsRevokedOut {
+        revoked_before: crate::api::rfc3339(at + 1),
+    }))
 }

@@ -3,6 +3,7 @@
 mod diagnose;
 pub mod environments;
 mod secrets;
+mod tokens;
 mod users;
 mod webhooks;
 
@@ -27,8 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(secrets::list_secrets, secrets::create_secret))
         .routes(routes!(secrets::get_secret, secrets::delete_secret))
+        .routes(routes!(environments::revoke_sessions))
         .routes(routes!(users::list_users))
-        .routes(routes!(users::get_user))
+        .routes(routes!(users::get_user, users::delete_user))
         .routes(routes!(users::list_events))
         .routes(routes!(users::list_audit))
         .routes(routes!(users::get_stats))
@@ -40,6 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::enable_webhook))
         .routes(routes!(webhooks::replay_webhook))
         .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::list_event_types))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::delete_token))
 }
 
 /// Pagination query of every list.
@@ -70,7 +75,19 @@ pub(crate) fn seq_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> 
         .transpose()
 }
 
-pub(crate) fn reload_failed(e: anyhow::Error) -> ApiError {
-    tracing::error!(error = %e, "reload of the environment cache failed");
-    ApiError::internal()
+/// Returns once the clock has passed `at`'s second: a revocation at `at`
+/// refuses sessions issued at or before that second, so one issued after the
+/// answer (a client identifying again at once) is never caught by it.
+pub(crate) async fn after_second(at: crate::model::Ts) {
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        if now.unix_timestamp() > at {
+            return;
+        }
+        let left = 1_000_000_000 - i64::from(now.nanosecond());
+        tokio::time::sleep(std::time::Duration::from_nanos(
+            u64::try_from(left).unwrap_or(1) + 1_000_000,
+        ))
+        .await;
+    }
 }

@@ -5,11 +5,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::{ErrorOut, ListOut, SecretOut};
+use crate::clock::now;
+use crate::crypto::secret_context;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, JsonBody};
+use crate::model::NewAudit;
 use crate::model::SecretRecord;
-use crate::state::{AppState, now, secret_context};
-use crate::store::NewAudit;
+use crate::state::AppState;
 
 /// Create (`{}`), import (`{"value"}`) or rotate (`{"rotate": true, "grace_seconds"}`).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -60,7 +62,7 @@ pub async fn list_secrets(
     security(("admin_token" = [])))]
 pub async fn create_secret(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     Path(env): Path<String>,
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<SecretOut>)> {
@@ -120,6 +122,7 @@ pub async fn create_secret(
         },
         user_id: None,
         key_id: Some(key_id.clone()),
+        actor: auth.actor(),
         detail: json!({
             "imported": imported,
             "rotate": input.rotate,
@@ -128,10 +131,8 @@ pub async fn create_secret(
         at: now,
     };
     state
-        .store
         .insert_secret(record.clone(), expire_others_at, audit)
         .await?;
-    state.reload().await.map_err(super::reload_failed)?;
     Ok((
         StatusCode::CREATED,
         Json(SecretOut::new(
@@ -149,7 +150,7 @@ pub async fn create_secret(
     security(("admin_token" = [])))]
 pub async fn get_secret(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     Path((env, key_id)): Path<(String, String)>,
     Query(q): Query<RevealQuery>,
 ) -> ApiResult<Json<SecretOut>> {
@@ -161,6 +162,7 @@ pub async fn get_secret(
         .ok_or_else(|| ApiError::not_found("secret"))?;
     let now = now();
     let value = if q.reveal == Some(true) {
+        auth.require_write()?;
         let entry = ctx
             .ring
             .get(&key_id)
@@ -172,6 +174,7 @@ pub async fn get_secret(
                 kind: "secret.revealed",
                 user_id: None,
                 key_id: Some(key_id.clone()),
+                actor: auth.actor(),
                 detail: json!({"message": "An admin revealed the secret's value."}),
                 at: now,
             })
@@ -190,7 +193,7 @@ pub async fn get_secret(
     security(("admin_token" = [])))]
 pub async fn delete_secret(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     Path((env, key_id)): Path<(String, String)>,
 ) -> ApiResult<Json<SecretOut>> {
     super::env_ctx(&state, &env)?;
@@ -200,11 +203,11 @@ pub async fn delete_secret(
         kind: "secret.revoked",
         user_id: None,
         key_id: Some(key_id.clone()),
+        actor: auth.actor(),
         detail: json!({"message": "Revoked by an admin."}),
         at: now,
     };
-    let record = state.store.revoke_secret(&env, &key_id, now, audit).await?;
-    state.reload().await.map_err(super::reload_failed)?;
+    let record = state.revoke_secret(&env, &key_id, false, audit).await?;
     Ok(Json(SecretOut::new(&record, now, None)))
 }
 
@@ -219,8 +222,9 @@ pub struct SigningKeyOut {
     security(("admin_token" = [])))]
 pub async fn rotate_signing_key(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
 ) -> ApiResult<(StatusCode, Json<SigningKeyOut>)> {
+    auth.require_full()?;
     let now = now();
     let key = crate::session::new_signing_key(&state.master, now).map_err(|e| {
         tracing::error!(error = %e, "could not create a signing key");
@@ -232,13 +236,10 @@ pub async fn rotate_signing_key(
         kind: "signing_key.rotated",
         user_id: None,
         key_id: Some(kid.clone()),
+        actor: auth.actor(),
         detail: json!({}),
         at: now,
     };
-    state.store.rotate_signing_key(key, audit).await?;
-    state
-        .reload_sessions()
-        .await
-        .map_err(super::reload_failed)?;
+    state.rotate_signing_key(key, audit).await?;
     Ok((StatusCode::CREATED, Json(SigningKeyOut { kid })))
 }

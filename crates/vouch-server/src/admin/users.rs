@@ -1,21 +1,53 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::api::{AuditOut, ErrorOut, EventOut, ListOut, UserOut};
+use crate::clock::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::AdminAuth;
-use crate::model::Coverage;
-use crate::state::{AppState, now};
-
-use super::PageQuery;
+use crate::model::{Coverage, NewAudit, Ts};
+use crate::state::AppState;
+use crate::store::ops;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct UserQuery {
     /// Only verified (`true`) or unverified (`false`) users.
     pub verified: Option<bool>,
+    /// Only users whose id starts with this (byte for byte).
+    pub search: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Only entries of this kind, e.g. `identity.rejected`.
+    pub kind: Option<String>,
+    /// Only entries about this user id.
+    pub user_id: Option<String>,
+    /// Only entries at or after this instant (RFC 3339).
+    pub since: Option<String>,
+    /// Only entries before this instant (RFC 3339).
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+fn instant(field: &str, value: Option<&str>) -> Result<Option<Ts>, ApiError> {
+    value
+        .map(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                .map(|t| t.unix_timestamp())
+                .map_err(|_| {
+                    ApiError::invalid_request(format!(
+                        "`{field}` must be an RFC 3339 time such as 2026-12-01T09:30:00Z."
+                    ))
+                })
+        })
+        .transpose()
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -38,9 +70,18 @@ pub async fn list_users(
     Query(q): Query<UserQuery>,
 ) -> ApiResult<Json<ListOut<UserOut>>> {
     super::env_ctx(&state, &env)?;
+    if let Some(prefix) = &q.search {
+        crate::widget::check_id("search", prefix)?;
+    }
     let page = state
         .store
-        .list_users(&env, q.verified, q.cursor.as_deref(), q.limit.unwrap_or(50))
+        .list_users(ops::UserQuery {
+            env_id: env.clone(),
+            verified: q.verified,
+            prefix: q.search,
+            after: q.cursor,
+            limit: q.limit.unwrap_or(50),
+        })
         .await?;
     let mut data = Vec::with_capacity(page.data.len());
     for u in &page.data {
@@ -73,6 +114,33 @@ pub async fn get_user(
     Ok(Json(UserOut::new(&user, &companies)))
 }
 
+/// Erases a user: its record, attributes, memberships and events. Its
+/// sessions are refused from the next call on; `user.deleted` is sent.
+#[utoipa::path(delete, path = "/admin/v1/environments/{env}/users/{user_id}", tag = "admin",
+    params(("env" = String, Path, description = "environment id"), ("user_id" = String, Path, description = "user id")),
+    responses((status = 204), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((env, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    super::env_ctx(&state, &env)?;
+    let at = now();
+    let audit = NewAudit {
+        env_id: Some(env.clone()),
+        kind: "user.deleted",
+        user_id: Some(user_id.clone()),
+        key_id: None,
+        actor: auth.actor(),
+        detail: json!({"message": "The user, its attributes, memberships and events were erased."}),
+        at,
+    };
+    state.delete_user(&env, &user_id, audit).await?;
+    super::after_second(at).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Tracked events, newest first.
 #[utoipa::path(get, path = "/admin/v1/environments/{env}/events", tag = "admin",
     params(("env" = String, Path, description = "environment id"), EventQuery),
@@ -85,10 +153,14 @@ pub async fn list_events(
     Query(q): Query<EventQuery>,
 ) -> ApiResult<Json<ListOut<EventOut>>> {
     super::env_ctx(&state, &env)?;
-    let before = super::seq_cursor(q.cursor.as_deref())?;
     let page = state
         .store
-        .list_events(&env, q.user_id.as_deref(), before, q.limit.unwrap_or(50))
+        .list_events(ops::EventQuery {
+            env_id: env,
+            user_id: q.user_id,
+            before: super::seq_cursor(q.cursor.as_deref())?,
+            limit: q.limit.unwrap_or(50),
+        })
         .await?;
     Ok(Json(ListOut {
         data: page.data.iter().map(EventOut::from).collect(),
@@ -96,22 +168,30 @@ pub async fn list_events(
     }))
 }
 
-/// The audit log, newest first: failed verifications with their diagnosis, key changes, reveals, exposures.
+/// The audit log, newest first: failed verifications with their diagnosis, key
+/// changes, reveals, exposures; filtered by kind, user id and time.
 #[utoipa::path(get, path = "/admin/v1/environments/{env}/audit", tag = "admin",
-    params(("env" = String, Path, description = "environment id"), PageQuery),
+    params(("env" = String, Path, description = "environment id"), AuditQuery),
     responses((status = 200, body = ListOut<AuditOut>), (status = "4XX", body = ErrorOut)),
     security(("admin_token" = [])))]
 pub async fn list_audit(
     State(state): State<AppState>,
     _: AdminAuth,
     Path(env): Path<String>,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<ListOut<AuditOut>>> {
     super::env_ctx(&state, &env)?;
-    let before = super::seq_cursor(q.cursor.as_deref())?;
     let page = state
         .store
-        .list_audit(&env, before, q.limit.unwrap_or(50))
+        .list_audit(ops::AuditQuery {
+            env_id: env,
+            since: instant("since", q.since.as_deref())?,
+            until: instant("until", q.until.as_deref())?,
+            before: super::seq_cursor(q.cursor.as_deref())?,
+            kind: q.kind,
+            user_id: q.user_id,
+            limit: q.limit.unwrap_or(50),
+        })
         .await?;
     Ok(Json(ListOut {
         data: page.data.iter().map(AuditOut::from).collect(),

@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::{ErrorOut, ListOut, rfc3339};
+use crate::clock::now;
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventType;
 use crate::extract::{AdminAuth, JsonBody};
-use crate::model::{AttemptRecord, EVENT_TYPES, WebhookEndpoint};
-use crate::state::{AppState, now};
-use crate::store::NewAudit;
+use crate::model::NewAudit;
+use crate::model::{AttemptRecord, WebhookEndpoint};
+use crate::state::AppState;
 use crate::webhooks::{EndpointSecret, open_secrets, safety, seal_secrets};
 
 use super::PageQuery;
@@ -142,10 +144,11 @@ pub async fn create_webhook(
             ));
         }
         for t in types {
-            if !EVENT_TYPES.contains(&t.as_str()) {
+            if EventType::parse(t).is_none() {
+                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
                 return Err(ApiError::invalid_request(format!(
                     "Unknown event type {t:?}; known types: {}.",
-                    EVENT_TYPES.join(", ")
+                    known.join(", ")
                 )));
             }
         }
@@ -200,11 +203,20 @@ pub async fn get_webhook(
     security(("admin_token" = [])))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     Path((env, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     super::env_ctx(&state, &env)?;
-    state.store.delete_webhook(&env, &id).await?;
+    let audit = NewAudit {
+        env_id: Some(env.clone()),
+        kind: "webhook.deleted",
+        user_id: None,
+        key_id: None,
+        actor: auth.actor(),
+        detail: json!({"endpoint_id": id, "message": "Deleted by an admin with its delivery log."}),
+        at: now(),
+    };
+    state.store.delete_webhook(&env, &id, audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -244,7 +256,7 @@ pub struct ReplayOut {
     security(("admin_token" = [])))]
 pub async fn enable_webhook(
     State(state): State<AppState>,
-    _: AdminAuth,
+    auth: AdminAuth,
     Path((env, id)): Path<(String, String)>,
 ) -> ApiResult<Json<WebhookOut>> {
     endpoint(&state, &env, &id).await?;
@@ -253,6 +265,7 @@ pub async fn enable_webhook(
         kind: "webhook.enabled",
         user_id: None,
         key_id: None,
+        actor: auth.actor(),
         detail: json!({"endpoint_id": id, "message": "Re-enabled by an admin."}),
         at: now(),
     };
@@ -331,4 +344,28 @@ pub async fn rotate_webhook_secret(
         .update_webhook_secrets(&env, &id, sealed, now)
         .await?;
     Ok(Json(WebhookOut::new(&w, Some(fresh.expose().to_string()))))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventTypeOut {
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub description: &'static str,
+}
+
+/// Every event type an endpoint can subscribe to.
+#[utoipa::path(get, path = "/admin/v1/webhook-event-types", tag = "admin",
+    responses((status = 200, body = ListOut<EventTypeOut>), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn list_event_types(_: AdminAuth) -> Json<ListOut<EventTypeOut>> {
+    Json(ListOut {
+        data: EventType::ALL
+            .iter()
+            .map(|t| EventTypeOut {
+                kind: *t,
+                description: t.description(),
+            })
+            .collect(),
+        next_cursor: None,
+    })
 }

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{ADMIN_COOKIE, AdminAuth, CSRF_COOKIE, JsonBody, cookie, csrf_token};
 use crate::state::AppState;
 
@@ -109,9 +109,9 @@ async fn signed_in_token(state: &AppState, headers: &HeaderMap) -> ApiResult<Opt
     let hash = vouch_core::keys::sha256(token.as_bytes());
     Ok(state
         .store
-        .admin_token_exists(hash)
+        .admin_token(hash)
         .await?
-        .then(|| token.to_string()))
+        .map(|_| token.to_string()))
 }
 
 fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
@@ -208,8 +208,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
 async fn login(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     let headers = req.headers().clone();
     if !same_origin(&headers) {
-        return Err(ApiError::forbidden(
-            "origin_not_allowed",
+        return Err(ApiError::new(
+            ErrorCode::OriginNotAllowed,
             "Sign in from the Vouch admin page itself.",
         ));
     }
@@ -231,15 +231,16 @@ async fn login(State(state): State<AppState>, req: Request) -> ApiResult<Respons
         && token.bytes().all(|b| b.is_ascii_graphic() && b != b';')
         && state
             .store
-            .admin_token_exists(vouch_core::keys::sha256(token.as_bytes()))
-            .await?;
+            .admin_token(vouch_core::keys::sha256(token.as_bytes()))
+            .await?
+            .is_some();
     if !valid {
         tracing::warn!("admin UI sign-in with a wrong token");
         if is_form {
             return Ok(Redirect::to("/admin/login?error=invalid").into_response());
         }
-        return Err(ApiError::unauthorized(
-            "invalid_admin_token",
+        return Err(ApiError::new(
+            ErrorCode::InvalidAdminToken,
             "That admin token is not valid. Use the token printed on first start or one created for you.",
         ));
     }

@@ -13,9 +13,10 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use vouch_core::{Mode, SignatureEncoding};
 
-use crate::error::{ApiError, ApiResult};
+use crate::clock::now;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::JsonBody;
-use crate::state::{AppState, EnvContext, now};
+use crate::state::{AppState, EnvContext};
 
 const SDK_JS: &str = include_str!("../../../../sdk/js/vouch.js");
 const SDK_DTS: &str = include_str!("../../../../sdk/js/vouch.d.ts");
@@ -101,8 +102,7 @@ async fn sdk_dts(headers: HeaderMap) -> Response {
 
 fn no_demo() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "The demo runs on test environments only: pass ?env=env_… of a test environment, or create one in the admin API.",
     )
 }
@@ -217,7 +217,7 @@ struct DemoSignOut {
 /// environments only; a real backend signs only its signed-in user's id.
 async fn demo_sign(State(state): State<AppState>, body: JsonBody) -> ApiResult<Json<DemoSignOut>> {
     let input: DemoSignIn = body.parse()?;
-    crate::widget::check_id_pub("user_id", &input.user_id)?;
+    crate::widget::check_id("user_id", &input.user_id)?;
     let ctx = state
         .snapshot()
         .by_id

@@ -156,7 +156,7 @@ impl Dispatcher {
         let url = super::safety::check_url(&d.url, self.state.config.allow_private_webhooks)?;
         let secrets = super::open_secrets(&self.state.master, &d.endpoint_id, &d.secrets)
             .map_err(|_| "the endpoint's secret could not be read".to_string())?;
-        let timestamp = crate::state::now();
+        let timestamp = crate::clock::now();
         let body = d.payload.as_bytes();
         let signature =
             super::signature_header(&secrets, &d.message_id, timestamp, body, timestamp);

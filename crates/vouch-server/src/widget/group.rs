@@ -1,14 +1,13 @@
 use axum::Json;
 use axum::extract::State;
-use serde_json::json;
 
 use crate::api::{ErrorOut, GroupCompanyOut, GroupIn, GroupOut};
+use crate::clock::now;
 use crate::error::{ApiError, ApiResult};
-use crate::exposure;
 use crate::extract::{ClientAddr, JsonBody, SessionAuth};
-use crate::model::{GroupCommand, IdentifyRejection};
-use crate::state::{AppState, now};
-use crate::store::NewAudit;
+use crate::identity::{self, Failure, ProofKind};
+use crate::model::GroupCommand;
+use crate::state::AppState;
 
 /// Associates the session's user with a company.
 #[utoipa::path(post, path = "/v1/group", tag = "widget",
@@ -18,63 +17,49 @@ use crate::store::NewAudit;
 #[tracing::instrument(skip_all, fields(env_id = %auth.ctx.env.id))]
 pub async fn group(
     State(state): State<AppState>,
-    ClientAddr(ip): ClientAddr,
+    client: ClientAddr,
     auth: SessionAuth,
     body: JsonBody,
 ) -> ApiResult<Json<GroupOut>> {
-    exposure::scan_body(&state, &body.raw, &body.value).await?;
     let input: GroupIn = body.parse()?;
-    super::check_id_pub("company_id", &input.company_id)?;
+    super::check_id("company_id", &input.company_id)?;
     if auth.claims.anonymous {
         return Err(ApiError::invalid_request(
             "group needs an identified user: call identify first, then group with its session token.",
         ));
     }
     super::ensure_unverified_session_allowed(&state, &auth).await?;
-    let ctx = &auth.ctx;
     let now = now();
-    let company_key = super::rate_key("c", &ctx.env.id, &input.company_id);
-    let addr_key = super::rate_key("a", &ctx.env.id, &ip.to_string());
+    let user_id = auth.claims.sub.as_str();
+    let company_id = input.company_id.as_str();
+    let mut ctx = auth.ctx.clone();
     let mut proof = None;
     if let Some(sig) = &input.signature {
-        let settings = &ctx.env.settings;
-        super::check_rate_limits(
-            &state,
-            &[
-                (&company_key, settings.rate_limit_per_user),
-                (&addr_key, settings.rate_limit_per_address),
-            ],
-            now,
-        )
-        .await?;
-        match ctx
-            .ring
-            .verify_signature(input.company_id.as_bytes(), sig, now)
-        {
-            Ok(key_id) => proof = Some(key_id.to_string()),
-            Err(e) => {
-                let _ = state.store.rate_fail(&company_key, now).await;
-                let _ = state.store.rate_fail(&addr_key, now).await;
-                let err = ApiError::from_proof(&e, false);
-                let audit = NewAudit {
-                    env_id: Some(ctx.env.id.clone()),
-                    kind: "identity.rejected",
-                    user_id: Some(auth.claims.sub.clone()),
-                    key_id: None,
-                    detail: json!({"code": err.code, "message": err.message, "company_id": input.company_id, "proof": "company_signature"}),
-                    at: now,
+        let (fresh, r) = identity::verify(&state, ctx, |ring| {
+            ring.verify_signature(company_id.as_bytes(), sig, now)
+                .map(str::to_string)
+        })
+        .await;
+        ctx = fresh;
+        match r {
+            Ok(key_id) => proof = Some(key_id),
+            Err(err) => {
+                let f = Failure {
+                    err,
+                    kind: ProofKind::CompanySignature,
+                    user_id,
+                    company_id: Some(company_id),
+                    signature: Some(sig),
+                    attributes: None,
                 };
-                if let Err(e) = state.store.append_audit(audit).await {
-                    tracing::error!(error = %e, "could not audit a rejected group call");
-                }
-                return Err(err);
+                return Err(identity::refuse(&state, &ctx, &client, f, now).await);
             }
         }
     }
     let cmd = GroupCommand {
         env_id: ctx.env.id.clone(),
-        user_id: auth.claims.sub.clone(),
-        company_id: input.company_id.clone(),
+        user_id: user_id.to_string(),
+        company_id: company_id.to_string(),
         proof,
         attributes: input.attributes.unwrap_or_default(),
         enforcement: ctx.env.settings.enforcement,
@@ -88,12 +73,6 @@ pub async fn group(
                 attributes: c.attributes,
             },
         })),
-        Err(IdentifyRejection::SignatureRequired(msg)) => {
-            Err(ApiError::unauthorized("signature_required", msg))
-        }
-        Err(_) => Err(ApiError::unauthorized(
-            "signature_required",
-            "Send the company `signature` with group.",
-        )),
+        Err(r) => Err(identity::rejected(&state, &ctx, user_id, Some(company_id), r, now).await),
     }
 }

@@ -19,22 +19,18 @@ pub async fn get_me(State(state): State<AppState>, auth: SessionAuth) -> ApiResu
         }));
     }
     let env_id = &auth.ctx.env.id;
-    let user = state.store.get_user(env_id, &claims.sub).await?;
-    let out = match user {
+    let user = match state.store.get_user(env_id, &claims.sub).await? {
+        Some(u) if u.verified && !claims.verified => {
+            return Err(super::verified_since());
+        }
         Some(u) => {
-            if u.verified && !claims.verified {
-                return Err(crate::error::ApiError::unauthorized(
-                    "signature_required",
-                    "This user's identity has been verified since this session was opened; identify again with a signature or token.",
-                ));
-            }
             let companies = state.store.user_companies(env_id, &u.id).await?;
             Some(UserOut::new(&u, &companies))
         }
         None => None,
     };
     Ok(Json(MeOut {
-        user: out,
+        user,
         visitor_id: claims.vid.clone(),
     }))
 }

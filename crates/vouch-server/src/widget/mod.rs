@@ -1,4 +1,7 @@
-//! The widget API (`/v1`), called by the browser SDK.
+//! The widget API (`/v1`), called by the browser SDK. Every route sits behind
+//! two layers: CORS (`http::widget_cors`) and the exposure scan
+//! (`exposure::scan_layer`), which revokes any secret found in a call before a
+//! handler sees it.
 
 mod group;
 mod identify;
@@ -9,9 +12,10 @@ mod track;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::clock::now;
+use crate::error::{ApiError, ErrorCode};
 use crate::session::SessionClaims;
-use crate::state::{AppState, EnvContext, now};
+use crate::state::{AppState, EnvContext};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Checks a user or company id: 1–255 bytes, taken byte for byte.
-pub(crate) fn check_id_pub(field: &str, id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 255 {
         return Err(ApiError::invalid_request(format!(
             "`{field}` must be 1–255 bytes of UTF-8 (got {} bytes).",
@@ -39,23 +43,36 @@ pub(crate) fn check_id_pub(field: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What a session proves about its subject.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    Visitor,
+    User {
+        proof: Option<(vouch_core::VerifiedBy, &'a str)>,
+    },
+}
+
 /// Issues a session token for `sub` in `ctx`'s environment.
 pub(crate) fn issue_session(
     state: &AppState,
     ctx: &EnvContext,
     sub: &str,
     visitor_id: &str,
-    verified_by: Option<vouch_core::VerifiedBy>,
-    anonymous: bool,
+    subject: Subject<'_>,
 ) -> Result<(String, String), ApiError> {
     let iat = now();
     let exp = iat + ctx.env.settings.session_ttl_seconds;
+    let (anonymous, proof) = match subject {
+        Subject::Visitor => (true, None),
+        Subject::User { proof } => (false, proof),
+    };
     let claims = SessionClaims {
         iss: state.issuer.clone(),
         aud: ctx.env.id.clone(),
         sub: sub.to_string(),
-        verified: verified_by.is_some(),
-        verified_by,
+        verified: proof.is_some(),
+        verified_by: proof.map(|(by, _)| by),
+        key_id: proof.map(|(_, k)| k.to_string()),
         anonymous,
         vid: visitor_id.to_string(),
         sid: vouch_core::keys::generate_id("ses"),
@@ -83,38 +100,14 @@ pub(crate) async fn ensure_unverified_session_allowed(
     if let Some(u) = state.store.get_user(&auth.ctx.env.id, &c.sub).await?
         && u.verified
     {
-        return Err(ApiError::unauthorized(
-            "signature_required",
-            "This user's identity has been verified since this session was opened; identify again with a signature or token.",
-        ));
+        return Err(verified_since());
     }
     Ok(())
 }
 
-/// A bounded, separator-safe key for the failed-verification counters.
-pub(crate) fn rate_key(kind: &str, env_id: &str, subject: &str) -> String {
-    let mut data = Vec::with_capacity(env_id.len() + subject.len() + 4);
-    data.extend_from_slice(kind.as_bytes());
-    data.push(0);
-    data.extend_from_slice(env_id.as_bytes());
-    data.push(0);
-    data.extend_from_slice(subject.as_bytes());
-    vouch_core::encoding::encode_mac(
-        &vouch_core::keys::sha256(&data),
-        vouch_core::SignatureEncoding::Hex,
+pub(crate) fn verified_since() -> ApiError {
+    ApiError::new(
+        ErrorCode::SignatureRequired,
+        "This user's identity has been verified since this session was opened; identify again with a signature or token.",
     )
-}
-
-/// 429 when any of the failed-verification counters is at its limit.
-pub(crate) async fn check_rate_limits(
-    state: &AppState,
-    limits: &[(&str, u32)],
-    now: crate::model::Ts,
-) -> Result<(), ApiError> {
-    for (key, limit) in limits {
-        if let Some(wait) = state.store.rate_blocked(key, *limit, now).await? {
-            return Err(ApiError::rate_limited(wait));
-        }
-    }
-    Ok(())
 }

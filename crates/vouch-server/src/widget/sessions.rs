@@ -2,8 +2,7 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::api::{ErrorOut, SessionOut};
-use crate::error::{ApiError, ApiResult};
-use crate::exposure;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{JsonBody, WidgetAuth};
 use crate::state::AppState;
 
@@ -17,21 +16,25 @@ pub async fn create_session(
     auth: WidgetAuth,
     body: JsonBody,
 ) -> ApiResult<Json<SessionOut>> {
-    exposure::scan_body(&state, &body.raw, &body.value).await?;
     if !body.value.is_object() {
         return Err(ApiError::invalid_request(
             "The request body must be a JSON object (`{}`).",
         ));
     }
     if !auth.ctx.env.settings.allow_anonymous {
-        return Err(ApiError::forbidden(
-            "anonymous_not_allowed",
+        return Err(ApiError::new(
+            ErrorCode::AnonymousNotAllowed,
             "This environment does not allow anonymous sessions: call identify with a signed user id.",
         ));
     }
     let visitor_id = vouch_core::keys::generate_id("vis");
-    let (session_token, expires_at) =
-        super::issue_session(&state, &auth.ctx, &visitor_id, &visitor_id, None, true)?;
+    let (session_token, expires_at) = super::issue_session(
+        &state,
+        &auth.ctx,
+        &visitor_id,
+        &visitor_id,
+        super::Subject::Visitor,
+    )?;
     Ok(Json(SessionOut {
         session_token,
         expires_at,

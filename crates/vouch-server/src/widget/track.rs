@@ -3,11 +3,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::api::{ErrorOut, TrackIn, TrackOut};
+use crate::clock::now;
 use crate::error::{ApiError, ApiResult};
-use crate::exposure;
 use crate::extract::{JsonBody, SessionAuth};
-use crate::model::EventRecord;
-use crate::state::{AppState, now};
+use crate::model::{EventRecord, MAX_EVENT_PROPERTIES_BYTES};
+use crate::state::AppState;
 
 /// Records an event for the session's user or visitor.
 #[utoipa::path(post, path = "/v1/track", tag = "widget",
@@ -20,7 +20,6 @@ pub async fn track(
     auth: SessionAuth,
     body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<TrackOut>)> {
-    exposure::scan_body(&state, &body.raw, &body.value).await?;
     let input: TrackIn = body.parse()?;
     if input.event.is_empty() || input.event.len() > 255 {
         return Err(ApiError::invalid_request("`event` must be 1–255 bytes."));
@@ -30,6 +29,14 @@ pub async fn track(
         return Err(ApiError::invalid_request(
             "`event` must not contain a NUL character.",
         ));
+    }
+    let properties = input.properties.unwrap_or_default();
+    let size = serde_json::to_vec(&properties).map_or(0, |v| v.len());
+    if size > MAX_EVENT_PROPERTIES_BYTES {
+        return Err(ApiError::invalid_request(format!(
+            "`properties` may be at most {} KiB as JSON (got {size} bytes). Nothing was stored.",
+            MAX_EVENT_PROPERTIES_BYTES / 1024
+        )));
     }
     super::ensure_unverified_session_allowed(&state, &auth).await?;
     let id = vouch_core::keys::generate_id("evt");
@@ -41,7 +48,7 @@ pub async fn track(
         user_id: (!claims.anonymous).then(|| claims.sub.clone()),
         visitor_id: Some(claims.vid.clone()),
         name: input.event,
-        properties: input.properties.unwrap_or_default(),
+        properties,
         created_at: now(),
     };
     state.store.track(event).await?;

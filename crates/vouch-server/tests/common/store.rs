@@ -16,6 +16,7 @@ pub fn environment(id: &str) -> (Environment, SecretRecord, NewAudit) {
         publishable_key: format!("pk_test_{id}"),
         settings: EnvSettings::new(id.into(), Mode::Test),
         unsigned_count: 0,
+        sessions_revoked_at: None,
         created_at: NOW,
         updated_at: NOW,
     };
@@ -33,6 +34,7 @@ pub fn environment(id: &str) -> (Environment, SecretRecord, NewAudit) {
         kind: "environment.created",
         user_id: None,
         key_id: None,
+        actor: None,
         detail: json!({}),
         at: NOW,
     };
@@ -40,8 +42,8 @@ pub fn environment(id: &str) -> (Environment, SecretRecord, NewAudit) {
 }
 
 /// A SQLite store in `dir`, bootstrapped with project `prj_1` and environment `env_id`.
-pub async fn bootstrapped_sqlite(dir: &std::path::Path, env_id: &str) -> SqliteStore {
-    let store = SqliteStore::open_dir(dir).await.unwrap();
+pub async fn bootstrapped_sqlite(dir: &std::path::Path, env_id: &str) -> Store {
+    let store = sqlite_store(dir).await;
     let (env, secret, _) = environment(env_id);
     store
         .bootstrap(Bootstrap {
@@ -63,4 +65,11 @@ pub async fn bootstrapped_sqlite(dir: &std::path::Path, env_id: &str) -> SqliteS
         .await
         .unwrap();
     store
+}
+
+/// The SQLite store in `dir` (opened, migrated; nothing written).
+pub async fn sqlite_store(dir: &std::path::Path) -> Store {
+    Store::new(std::sync::Arc::new(
+        SqliteStore::open_dir(dir).await.unwrap(),
+    ))
 }

@@ -1,0 +1,853 @@
+//! The store's operations, written once over [`Tx`]: every write is an [`Op`]
+//! run inside a transaction (read, decide with `script`, execute the writes),
+//! every read a [`Read`]. Adapters move `Op`s to their writer and `Read`s to a
+//! connection; they never know what an operation does.
+
+use std::collections::HashMap;
+
+use super::rows::{self, DueDelivery};
+use super::script::{self, GroupReads, IdentifyReads, Subscriber};
+use super::sql;
+use super::tx::{Channel, Param, Tx, query_one};
+use super::write::{Write, execute};
+use super::{Bootstrap, Page, StoreError, StoreResult, page, page_limit};
+use crate::events::{Event, EventType};
+use crate::model::*;
+
+/// A write, run in a transaction (possibly grouped with others).
+#[derive(Debug)]
+pub enum Op {
+    PutMeta(String, String),
+    Bootstrap(Box<Bootstrap>),
+    AddAdminToken(Box<AdminTokenRecord>),
+    /// Refused with a conflict when it would remove the last full admin token.
+    DeleteAdminToken(String, NewAudit),
+    CreateEnvironment(Box<(Environment, SecretRecord, NewAudit)>),
+    UpdateEnvironment(String, Box<EnvSettings>, NewAudit),
+    RevokeSessions(String, NewAudit),
+    DeleteEnvironment(String, NewAudit),
+    /// A new secret; with an expiry, every other active secret gets it (rotation).
+    InsertSecret(Box<SecretRecord>, Option<Ts>, NewAudit),
+    /// Revokes at once; `exposed` says whether it reached a browser.
+    RevokeSecret {
+        env_id: String,
+        key_id: String,
+        exposed: bool,
+        audit: NewAudit,
+    },
+    RotateSigningKey(Box<SigningKeyRecord>, NewAudit),
+    Identify(Box<IdentifyCommand>),
+    Group(Box<GroupCommand>),
+    Track(Box<EventRecord>),
+    /// A rejected proof: audited with its diagnosis, `identity.rejected` sent.
+    Rejection(NewAudit),
+    Audit(NewAudit),
+    DeleteUser(String, String, NewAudit),
+    CreateWebhook(Box<WebhookEndpoint>),
+    DeleteWebhook(String, String, NewAudit),
+    UpdateWebhookSecrets(String, String, Vec<u8>, Ts),
+    EnableWebhook(String, String, NewAudit),
+    ReplayWebhook(String, String, i64),
+    Claim(i64, u32, Vec<i64>),
+    RecordAttempt(Box<AttemptOutcome>),
+    /// Adds coverage counts (environment, minute, [verified, unverified, rejected]).
+    AddStats(Vec<(String, i64, [i64; 3])>),
+    /// Every sealed value again, under a new master key.
+    Reseal(Box<Reseal>),
+}
+
+/// New ciphertexts for every sealed value and the new key's check value.
+#[derive(Debug, Default)]
+pub struct Reseal {
+    pub secrets: Vec<(String, Vec<u8>)>,
+    pub signing_keys: Vec<(String, Vec<u8>)>,
+    pub webhooks: Vec<(String, Vec<u8>)>,
+    pub master_key_check: String,
+}
+
+#[derive(Debug)]
+pub enum Reply {
+    Unit,
+    Secret(SecretRecord),
+    Identify(Result<IdentifyOutcome, IdentifyRejection>),
+    Group(Result<CompanyRecord, IdentifyRejection>),
+    Claimed(Vec<ClaimedDelivery>),
+    Count(u64),
+}
+
+/// A read.
+#[derive(Debug, Clone)]
+pub enum Read {
+    Ping,
+    Meta(String),
+    IsEmpty,
+    DefaultProject,
+    AdminTokenByHash([u8; 32]),
+    AdminTokens,
+    Environments,
+    Environment(String),
+    EnvironmentByPk(String),
+    Secrets,
+    SecretsOf(String),
+    SigningKeys,
+    /// Tombstones newer than this instant.
+    Tombstones(Ts),
+    User(String, String),
+    UserCompanies(String, String),
+    Users(UserQuery),
+    Events(EventQuery),
+    Audit(AuditQuery),
+    Coverage(String, Ts),
+    Webhooks(Option<String>),
+    Webhook(String, String),
+    Attempts(String, String, Option<i64>, u32),
+    /// The stored user when an identify would write nothing (see [`unchanged_identify`]).
+    UnchangedIdentify(Box<IdentifyCommand>),
+}
+
+impl Read {
+    /// Whether it may read many rows (adapters may run it off the request thread).
+    pub fn scans(&self) -> bool {
+        matches!(
+            self,
+            Read::AdminTokens
+                | Read::Environments
+                | Read::Secrets
+                | Read::SecretsOf(_)
+                | Read::SigningKeys
+                | Read::Tombstones(_)
+                | Read::Users(_)
+                | Read::Events(_)
+                | Read::Audit(_)
+                | Read::Coverage(..)
+                | Read::Webhooks(_)
+                | Read::Attempts(..)
+        )
+    }
+}
+
+#[derive(Debug)]
+pub enum Answer {
+    Text(Option<String>),
+    Flag(bool),
+    AdminToken(Option<AdminTokenRecord>),
+    AdminTokens(Vec<AdminTokenRecord>),
+    Environments(Vec<Environment>),
+    Environment(Option<Environment>),
+    Secrets(Vec<SecretRecord>),
+    SigningKeys(Vec<SigningKeyRecord>),
+    Tombstones(Vec<Tombstone>),
+    User(Option<UserRecord>),
+    Companies(Vec<CompanyRecord>),
+    Users(Page<UserRecord>),
+    Events(Page<EventRecord>),
+    Audit(Page<AuditRecord>),
+    Coverage(Coverage),
+    Webhooks(Vec<WebhookEndpoint>),
+    Webhook(Option<WebhookEndpoint>),
+    Attempts(Page<AttemptRecord>),
+    Unchanged(Option<IdentifyOutcome>),
+}
+
+/// Users: verified filter, id prefix, cursor.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub env_id: String,
+    pub verified: Option<bool>,
+    pub prefix: Option<String>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub env_id: String,
+    pub user_id: Option<String>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// Audit entries: kind, user id, time range `[since, until)`, cursor.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub env_id: String,
+    pub kind: Option<String>,
+    pub user_id: Option<String>,
+    pub since: Option<Ts>,
+    pub until: Option<Ts>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// What a batch did, for the adapter to act on after commit.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Webhook deliveries were queued.
+    pub queued: bool,
+    /// Environments, secrets, signing keys, tokens or tombstones changed.
+    pub changed: bool,
+    subscribers: HashMap<String, Vec<Subscriber>>,
+}
+
+impl Batch {
+    async fn subscribers<T: Tx>(&mut self, tx: &mut T, env_id: &str) -> StoreResult<&[Subscriber]> {
+        if !self.subscribers.contains_key(env_id) {
+            let list = tx
+                .query(sql::WEBHOOKS_OF_ENV, &[env_id.into()], rows::webhook)
+                .await?;
+            self.subscribers.insert(
+                env_id.to_string(),
+                list.iter().map(Subscriber::from).collect(),
+            );
+        }
+        Ok(self.subscribers.get(env_id).map_or(&[], |v| v.as_slice()))
+    }
+
+    /// The outbox write for `event`, if anyone subscribes.
+    async fn enqueue<T: Tx>(&mut self, tx: &mut T, event: Event) -> StoreResult<Option<Write>> {
+        let subs = self.subscribers(tx, &event.env_id).await?;
+        let w = script::enqueue(event, subs);
+        self.queued |= w.is_some();
+        Ok(w)
+    }
+}
+
+/// Runs `ops` in one transaction; if any fails, each is retried in a
+/// transaction of its own, so one bad write never takes its neighbours down.
+/// A commit failure answers every op of the batch with it.
+pub async fn run_batch<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<StoreResult<Reply>>, Batch) {
+    if ops.len() > 1 {
+        match together(tx, ops).await {
+            Ok(Some(done)) => return done,
+            Ok(None) => {}
+            Err(e) => {
+                let all = ops
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(e.to_string())))
+                    .collect();
+                return (all, Batch::default());
+            }
+        }
+    }
+    let mut replies = Vec::with_capacity(ops.len());
+    let mut total = Batch::default();
+    for op in ops {
+        let mut batch = Batch::default();
+        let r = one(tx, op, &mut batch).await;
+        if r.is_ok() {
+            total.queued |= batch.queued;
+            total.changed |= batch.changed;
+        }
+        replies.push(r);
+    }
+    (replies, total)
+}
+
+async fn finish<T: Tx>(tx: &mut T, batch: &Batch) -> StoreResult<()> {
+    if batch.changed {
+        tx.notify(Channel::Changes).await?;
+    }
+    if batch.queued {
+        tx.notify(Channel::Outbox).await?;
+    }
+    tx.commit().await
+}
+
+type Done = (Vec<StoreResult<Reply>>, Batch);
+
+async fn together<T: Tx>(tx: &mut T, ops: &[Op]) -> StoreResult<Option<Done>> {
+    tx.begin().await?;
+    let mut batch = Batch::default();
+    let mut replies = Vec::with_capacity(ops.len());
+    for op in ops {
+        match apply(tx, op, &mut batch).await {
+            Ok(r) => replies.push(Ok(r)),
+            Err(_) => {
+                tx.rollback().await;
+                return Ok(None);
+            }
+        }
+    }
+    if let Err(e) = finish(tx, &batch).await {
+        tracing::error!(error = %e, "commit failed; the batch is answered with errors");
+        tx.rollback().await;
+        return Err(e);
+    }
+    Ok(Some((replies, batch)))
+}
+
+async fn one<T: Tx>(tx: &mut T, op: &Op, batch: &mut Batch) -> StoreResult<Reply> {
+    tx.begin().await?;
+    let r = match apply(tx, op, batch).await {
+        Ok(r) => r,
+        Err(e) => {
+            tx.rollback().await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = finish(tx, batch).await {
+        tracing::error!(error = %e, "commit failed");
+        tx.rollback().await;
+        return Err(StoreError::Unavailable(e.to_string()));
+    }
+    Ok(r)
+}
+
+/// One operation inside the caller's transaction.
+pub async fn apply<T: Tx>(tx: &mut T, op: &Op, batch: &mut Batch) -> StoreResult<Reply> {
+    let mut writes: Vec<Write> = Vec::new();
+    match op {
+        Op::PutMeta(key, value) => writes.push(Write::PutMeta {
+            key: key.clone(),
+            value: value.clone(),
+        }),
+        Op::Bootstrap(b) => {
+            // Two nodes starting on one empty database: one sets it up.
+            tx.lock("bootstrap").await?;
+            let n = query_one(tx, sql::PROJECT_COUNT, &[], rows::count).await?;
+            if n.unwrap_or(0) > 0 {
+                return Err(StoreError::Conflict(
+                    "another Vouch node set up this database at the same moment; start this node again"
+                        .into(),
+                ));
+            }
+            writes.push(Write::PutMeta {
+                key: "master_key_check".into(),
+                value: b.master_key_check.clone(),
+            });
+            writes.push(Write::InsertProject {
+                id: b.project_id.clone(),
+                name: b.project_name.clone(),
+                at: b.now,
+            });
+            writes.push(Write::InsertEnvironment(b.environment.clone()));
+            writes.push(Write::InsertSecret(b.secret.clone()));
+            writes.push(Write::InsertSigningKey(b.signing_key.clone()));
+            writes.extend(b.admin_token.clone().map(Write::InsertAdminToken));
+            batch.changed = true;
+        }
+        Op::AddAdminToken(t) => {
+            writes.push(Write::InsertAdminToken((**t).clone()));
+            batch.changed = true;
+        }
+        Op::DeleteAdminToken(id, audit) => {
+            let all = tx.query(sql::ADMIN_TOKENS, &[], rows::admin_token).await?;
+            let Some(target) = all.iter().find(|t| &t.id == id) else {
+                return Err(StoreError::NotFound("admin token"));
+            };
+            let full =
+                |t: &AdminTokenRecord| t.role == AdminRole::Admin && t.environment_ids.is_none();
+            if full(target) && all.iter().filter(|t| full(t)).count() == 1 {
+                return Err(StoreError::Conflict(
+                    "this is the last admin token with full access; create another one before deleting it"
+                        .into(),
+                ));
+            }
+            writes.push(Write::DeleteAdminToken(id.clone()));
+            writes.push(Write::Audit(audit.clone()));
+            batch.changed = true;
+        }
+        Op::CreateEnvironment(b) => {
+            let (env, secret, audit) = &**b;
+            writes.push(Write::InsertEnvironment(env.clone()));
+            writes.push(Write::InsertSecret(secret.clone()));
+            writes.push(Write::Audit(audit.clone()));
+            let event = Event::secret(EventType::SecretCreated, secret, audit.at);
+            writes.extend(batch.enqueue(tx, event).await?);
+            batch.changed = true;
+        }
+        Op::UpdateEnvironment(id, settings, audit) => {
+            writes.push(Write::UpdateSettings {
+                env_id: id.clone(),
+                settings: (**settings).clone(),
+                at: audit.at,
+            });
+            writes.push(Write::Audit(audit.clone()));
+            batch.changed = true;
+        }
+        Op::RevokeSessions(id, audit) => {
+            writes.push(Write::RevokeSessions {
+                env_id: id.clone(),
+                at: audit.at,
+            });
+            writes.push(Write::Audit(audit.clone()));
+            batch.changed = true;
+        }
+        Op::DeleteEnvironment(id, audit) => {
+            writes.push(Write::DeleteEnvironment(id.clone()));
+            writes.push(Write::Audit(audit.clone()));
+            batch.changed = true;
+        }
+        Op::InsertSecret(secret, expire_others_at, audit) => {
+            if query_one(tx, sql::ENV_BY_ID, &[(&secret.env_id).into()], rows::unit)
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::NotFound("environment"));
+            }
+            if let Some(at) = expire_others_at {
+                writes.push(Write::ExpireOtherSecrets {
+                    env_id: secret.env_id.clone(),
+                    at: *at,
+                });
+            }
+            writes.push(Write::InsertSecret((**secret).clone()));
+            writes.push(Write::Audit(audit.clone()));
+            let event = Event::secret(EventType::SecretCreated, secret, audit.at);
+            writes.extend(batch.enqueue(tx, event).await?);
+            batch.changed = true;
+        }
+        Op::RevokeSecret {
+            env_id,
+            key_id,
+            exposed,
+            audit,
+        } => {
+            let key = [env_id.into(), key_id.into()];
+            let Some(mut record) = query_one(tx, sql::SECRET_BY_ID, &key, rows::secret).await?
+            else {
+                return Err(StoreError::NotFound("secret"));
+            };
+            record.revoked_at = record.revoked_at.or(Some(audit.at));
+            writes.push(Write::RevokeSecret {
+                env_id: env_id.clone(),
+                key_id: key_id.clone(),
+                at: audit.at,
+            });
+            writes.push(Write::Audit(audit.clone()));
+            let kind = if *exposed {
+                EventType::SecretExposed
+            } else {
+                EventType::SecretRevoked
+            };
+            let event = Event::secret(kind, &record, audit.at);
+            writes.extend(batch.enqueue(tx, event).await?);
+            batch.changed = true;
+            execute(tx, &writes).await?;
+            return Ok(Reply::Secret(record));
+        }
+        Op::RotateSigningKey(key, audit) => {
+            writes.push(Write::RetireSigningKeys(key.created_at));
+            writes.push(Write::InsertSigningKey((**key).clone()));
+            writes.push(Write::Audit(audit.clone()));
+            batch.changed = true;
+        }
+        Op::Identify(cmd) => return identify(tx, cmd, batch).await,
+        Op::Group(cmd) => return group(tx, cmd).await,
+        Op::Track(e) => writes.push(Write::InsertEvent((**e).clone())),
+        Op::Rejection(audit) => {
+            writes.push(Write::Audit(audit.clone()));
+            if let Some(env_id) = &audit.env_id {
+                let event =
+                    Event::rejection(env_id, audit.user_id.as_deref(), &audit.detail, audit.at);
+                writes.extend(batch.enqueue(tx, event).await?);
+            }
+        }
+        Op::Audit(audit) => writes.push(Write::Audit(audit.clone())),
+        Op::DeleteUser(env_id, user_id, audit) => {
+            let key = [env_id.into(), user_id.into()];
+            if query_one(tx, sql::USER, &key, rows::unit).await?.is_none() {
+                return Err(StoreError::NotFound("user"));
+            }
+            writes.push(Write::DeleteUser {
+                env_id: env_id.clone(),
+                user_id: user_id.clone(),
+                at: audit.at,
+            });
+            writes.push(Write::PruneTombstones(audit.at - MAX_SESSION_TTL));
+            writes.push(Write::Audit(audit.clone()));
+            let event = Event::user_deleted(env_id, user_id, audit.at);
+            writes.extend(batch.enqueue(tx, event).await?);
+            batch.changed = true;
+        }
+        Op::CreateWebhook(w) => {
+            batch.subscribers.remove(&w.env_id);
+            writes.push(Write::InsertWebhook((**w).clone()));
+        }
+        Op::DeleteWebhook(env_id, id, audit) => {
+            batch.subscribers.remove(env_id);
+            writes.push(Write::DeleteWebhook {
+                env_id: env_id.clone(),
+                id: id.clone(),
+            });
+            writes.push(Write::Audit(audit.clone()));
+        }
+        Op::UpdateWebhookSecrets(env_id, id, secrets, at) => {
+            writes.push(Write::SetWebhookSecrets {
+                env_id: env_id.clone(),
+                id: id.clone(),
+                secrets: secrets.clone(),
+                at: *at,
+            });
+        }
+        Op::EnableWebhook(env_id, id, audit) => {
+            batch.subscribers.remove(env_id);
+            writes.push(Write::EnableWebhook {
+                env_id: env_id.clone(),
+                id: id.clone(),
+                at: audit.at,
+            });
+            writes.push(Write::Audit(audit.clone()));
+        }
+        Op::ReplayWebhook(env_id, id, now_ms) => {
+            let key = [env_id.into(), id.into()];
+            if query_one(tx, sql::WEBHOOK, &key, rows::unit)
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::NotFound("webhook endpoint"));
+            }
+            let n = execute(
+                tx,
+                &[Write::ReplayWebhook {
+                    endpoint_id: id.clone(),
+                    now_ms: *now_ms,
+                }],
+            )
+            .await?;
+            let n = n.first().copied().unwrap_or(0);
+            batch.queued |= n > 0;
+            return Ok(Reply::Count(n));
+        }
+        Op::Claim(now_ms, limit, schedule) => {
+            let due: Vec<DueDelivery> = tx
+                .query(
+                    sql::deliveries_due(T::DIALECT),
+                    &[(*now_ms).into(), i64::from(*limit).into()],
+                    rows::due_delivery,
+                )
+                .await?;
+            let (claimed, writes) = script::claim(due, *now_ms, schedule);
+            execute(tx, &writes).await?;
+            return Ok(Reply::Claimed(claimed));
+        }
+        Op::RecordAttempt(o) => {
+            let writes = script::attempt(o);
+            let changed = execute(tx, &writes).await?;
+            // The endpoint was disabled by this attempt (not already): audit it.
+            if matches!(writes.last(), Some(Write::DisableWebhook { .. }))
+                && changed.last().is_some_and(|n| *n > 0)
+            {
+                let d = &o.delivery;
+                let audit = NewAudit {
+                    env_id: Some(d.env_id.clone()),
+                    kind: "webhook.disabled",
+                    user_id: None,
+                    key_id: None,
+                    actor: None,
+                    detail: serde_json::json!({"endpoint_id": d.endpoint_id, "message": script::disabled_reason(d)}),
+                    at: o.at_ms / 1000,
+                };
+                execute(tx, &[Write::Audit(audit)]).await?;
+            }
+            return Ok(Reply::Unit);
+        }
+        Op::AddStats(counts) => {
+            for (env_id, minute, counts) in counts {
+                writes.push(Write::AddStats {
+                    env_id: env_id.clone(),
+                    minute: *minute,
+                    counts: *counts,
+                });
+            }
+        }
+        Op::Reseal(r) => {
+            for (key_id, ciphertext) in &r.secrets {
+                writes.push(Write::ResealSecret {
+                    key_id: key_id.clone(),
+                    ciphertext: ciphertext.clone(),
+                });
+            }
+            for (kid, ciphertext) in &r.signing_keys {
+                writes.push(Write::ResealSigningKey {
+                    kid: kid.clone(),
+                    ciphertext: ciphertext.clone(),
+                });
+            }
+            for (id, secrets) in &r.webhooks {
+                writes.push(Write::ResealWebhook {
+                    id: id.clone(),
+                    secrets: secrets.clone(),
+                });
+            }
+            writes.push(Write::PutMeta {
+                key: "master_key_check".into(),
+                value: r.master_key_check.clone(),
+            });
+            batch.changed = true;
+        }
+    }
+    execute(tx, &writes).await?;
+    Ok(Reply::Unit)
+}
+
+async fn identify<T: Tx>(
+    tx: &mut T,
+    cmd: &IdentifyCommand,
+    batch: &mut Batch,
+) -> StoreResult<Reply> {
+    let (env, id) = (cmd.env_id.as_str(), cmd.user_id.as_str());
+    // Serialises identifies of one user across nodes.
+    tx.lock(&format!("user:{env}:{id}")).await?;
+    let mut reads = IdentifyReads::default();
+    if let Some((jti, _)) = &cmd.jti {
+        reads.jti_used = query_one(
+            tx,
+            sql::JTI_USED,
+            &[env.into(), jti.into(), cmd.now.into()],
+            rows::unit,
+        )
+        .await?
+        .is_some();
+    }
+    reads.user = query_one(tx, sql::USER, &[env.into(), id.into()], rows::user).await?;
+    if cmd.proof.is_none() {
+        // Only an unproven identify of a user not yet counted can move the
+        // counter; only then is it locked, so the cap holds across nodes
+        // without serialising every identify.
+        let may_count = cmd.enforcement != Enforcement::Enforce
+            && !reads.user.as_ref().is_some_and(|u| u.counted_unsigned);
+        reads.unsigned_count = query_one(
+            tx,
+            sql::env_unsigned_count(T::DIALECT, may_count),
+            &[env.into()],
+            rows::unsigned_count,
+        )
+        .await?
+        .ok_or(StoreError::NotFound("environment"))?;
+    }
+    reads.subscribers = batch.subscribers(tx, env).await?.to_vec();
+    if !reads.subscribers.is_empty() {
+        reads.companies = companies_of(tx, env, id).await?;
+    }
+    let (outcome, writes) = match script::identify(reads, cmd) {
+        Ok(decided) => decided,
+        Err(rejection) => return Ok(Reply::Identify(Err(rejection))),
+    };
+    batch.queued |= writes.iter().any(|w| matches!(w, Write::Enqueue { .. }));
+    execute(tx, &writes).await?;
+    Ok(Reply::Identify(Ok(outcome)))
+}
+
+async fn group<T: Tx>(tx: &mut T, cmd: &GroupCommand) -> StoreResult<Reply> {
+    let (env, id) = (cmd.env_id.as_str(), cmd.company_id.as_str());
+    tx.lock(&format!("company:{env}:{id}")).await?;
+    let mut reads = GroupReads {
+        company: query_one(tx, sql::COMPANY, &[env.into(), id.into()], rows::company).await?,
+        membership: query_one(
+            tx,
+            sql::MEMBERSHIP,
+            &[env.into(), (&cmd.user_id).into(), id.into()],
+            rows::proven,
+        )
+        .await?,
+        memberships_of_user: 0,
+    };
+    if reads.membership.is_none() {
+        reads.memberships_of_user = query_one(
+            tx,
+            sql::MEMBERSHIP_COUNT,
+            &[env.into(), (&cmd.user_id).into()],
+            rows::count,
+        )
+        .await?
+        .unwrap_or(0);
+    }
+    let (company, writes) = match script::group(reads, cmd) {
+        Ok(decided) => decided,
+        Err(rejection) => return Ok(Reply::Group(Err(rejection))),
+    };
+    execute(tx, &writes).await?;
+    Ok(Reply::Group(Ok(company)))
+}
+
+async fn companies_of<T: Tx>(tx: &mut T, env: &str, user: &str) -> StoreResult<Vec<CompanyRecord>> {
+    tx.query(
+        sql::COMPANIES_OF_USER,
+        &[env.into(), user.into()],
+        rows::company,
+    )
+    .await
+}
+
+/// The stored user, when an identify would change nothing: most identifies
+/// are the same user on another page load, decided by one read and no write.
+/// Anything else (a new user, a change, a stale `verified_at`, the unsigned
+/// cap, a `jti` to record, a rejection) goes to the writer, which decides
+/// again inside its transaction.
+pub async fn unchanged_identify<T: Tx>(
+    tx: &mut T,
+    cmd: &IdentifyCommand,
+) -> StoreResult<Option<IdentifyOutcome>> {
+    if cmd.jti.is_some() {
+        return Ok(None);
+    }
+    let user = query_one(
+        tx,
+        sql::USER,
+        &[(&cmd.env_id).into(), (&cmd.user_id).into()],
+        rows::user,
+    )
+    .await?;
+    Ok(user
+        .and_then(|u| script::apply_identify(Some(u), cmd, 0).ok())
+        .filter(|o| !o.write))
+}
+
+fn opt_bool_flag(v: Option<bool>) -> [Param<'static>; 2] {
+    [Param::Int(v.map(|_| 1)), Param::Bool(v.unwrap_or(false))]
+}
+
+/// The exclusive upper bound of the ids starting with `prefix`, in byte
+/// order: no UTF-8 text that starts with `prefix` sorts at or after it.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// Runs one read.
+pub async fn read<T: Tx>(tx: &mut T, r: &Read) -> StoreResult<Answer> {
+    Ok(match r {
+        Read::Ping => Answer::Flag(
+            query_one(tx, sql::PROJECT_COUNT, &[], rows::count)
+                .await?
+                .is_some(),
+        ),
+        Read::Meta(key) => {
+            Answer::Text(query_one(tx, sql::META_GET, &[key.into()], rows::value).await?)
+        }
+        Read::IsEmpty => {
+            Answer::Flag(query_one(tx, sql::PROJECT_COUNT, &[], rows::count).await? == Some(0))
+        }
+        Read::DefaultProject => Answer::Text(query_one(tx, sql::PROJECT_ANY, &[], rows::id).await?),
+        Read::AdminTokenByHash(hash) => Answer::AdminToken(
+            query_one(
+                tx,
+                sql::ADMIN_TOKEN_BY_HASH,
+                &[Param::Blob(Some(hash))],
+                rows::admin_token,
+            )
+            .await?,
+        ),
+        Read::AdminTokens => {
+            Answer::AdminTokens(tx.query(sql::ADMIN_TOKENS, &[], rows::admin_token).await?)
+        }
+        Read::Environments => {
+            Answer::Environments(tx.query(sql::ENVS, &[], rows::environment).await?)
+        }
+        Read::Environment(id) => Answer::Environment(
+            query_one(tx, sql::ENV_BY_ID, &[id.into()], rows::environment).await?,
+        ),
+        Read::EnvironmentByPk(pk) => Answer::Environment(
+            query_one(tx, sql::ENV_BY_PK, &[pk.into()], rows::environment).await?,
+        ),
+        Read::Secrets => Answer::Secrets(tx.query(sql::SECRETS, &[], rows::secret).await?),
+        Read::SecretsOf(env) => Answer::Secrets(
+            tx.query(sql::SECRETS_OF_ENV, &[env.into()], rows::secret)
+                .await?,
+        ),
+        Read::SigningKeys => {
+            Answer::SigningKeys(tx.query(sql::SIGNING_KEYS, &[], rows::signing_key).await?)
+        }
+        Read::Tombstones(since) => Answer::Tombstones(
+            tx.query(sql::TOMBSTONES_SINCE, &[(*since).into()], rows::tombstone)
+                .await?,
+        ),
+        Read::User(env, id) => {
+            Answer::User(query_one(tx, sql::USER, &[env.into(), id.into()], rows::user).await?)
+        }
+        Read::UserCompanies(env, id) => Answer::Companies(companies_of(tx, env, id).await?),
+        Read::Users(q) => {
+            let limit = page_limit(q.limit);
+            let [has, verified] = opt_bool_flag(q.verified);
+            let end = q.prefix.as_deref().map(prefix_end);
+            let data = tx
+                .query(
+                    sql::USERS_PAGE,
+                    &[
+                        (&q.env_id).into(),
+                        has,
+                        verified,
+                        (&q.prefix).into(),
+                        (&end).into(),
+                        (&q.after).into(),
+                        (i64::from(limit) + 1).into(),
+                    ],
+                    rows::user,
+                )
+                .await?;
+            Answer::Users(page(data, limit, |u| u.id.clone()))
+        }
+        Read::Events(q) => {
+            let limit = page_limit(q.limit);
+            let data = tx
+                .query(
+                    sql::EVENTS_PAGE,
+                    &[
+                        (&q.env_id).into(),
+                        (&q.user_id).into(),
+                        q.before.into(),
+                        (i64::from(limit) + 1).into(),
+                    ],
+                    rows::event,
+                )
+                .await?;
+            Answer::Events(page(data, limit, |e| e.seq.to_string()))
+        }
+        Read::Audit(q) => {
+            let limit = page_limit(q.limit);
+            let data = tx
+                .query(
+                    sql::AUDIT_PAGE,
+                    &[
+                        (&q.env_id).into(),
+                        (&q.kind).into(),
+                        (&q.user_id).into(),
+                        q.since.into(),
+                        q.until.into(),
+                        q.before.into(),
+                        (i64::from(limit) + 1).into(),
+                    ],
+                    rows::audit,
+                )
+                .await?;
+            Answer::Audit(page(data, limit, |a| a.seq.to_string()))
+        }
+        Read::Coverage(env, since) => Answer::Coverage(
+            query_one(
+                tx,
+                sql::STATS_SUM,
+                &[env.into(), since.div_euclid(60).into()],
+                rows::coverage,
+            )
+            .await?
+            .unwrap_or_default(),
+        ),
+        Read::Webhooks(Some(env)) => Answer::Webhooks(
+            tx.query(sql::WEBHOOKS_OF_ENV, &[env.into()], rows::webhook)
+                .await?,
+        ),
+        Read::Webhooks(None) => {
+            Answer::Webhooks(tx.query(sql::WEBHOOKS, &[], rows::webhook).await?)
+        }
+        Read::Webhook(env, id) => Answer::Webhook(
+            query_one(tx, sql::WEBHOOK, &[env.into(), id.into()], rows::webhook).await?,
+        ),
+        Read::Attempts(env, endpoint, before, limit) => {
+            let limit = page_limit(*limit);
+            let data = tx
+                .query(
+                    sql::ATTEMPTS_PAGE,
+                    &[
+                        env.into(),
+                        endpoint.into(),
+                        (*before).into(),
+                        (i64::from(limit) + 1).into(),
+                    ],
+                    rows::attempt,
+                )
+                .await?;
+            Answer::Attempts(page(data, limit, |a| a.seq.to_string()))
+        }
+        Read::UnchangedIdentify(cmd) => Answer::Unchanged(unchanged_identify(tx, cmd).await?),
+    })
+}
