@@ -230,12 +230,7 @@ async fn diagnosis(
         known.extend(a.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     let snap = state.snapshot();
-    let others: Vec<(&str, &KeyRing)> = snap
-        .by_id
-        .values()
-        .filter(|o| o.env.id != ctx.env.id)
-        .map(|o| (o.env.settings.name.as_str(), &o.ring))
-        .collect();
+    let others = snap.other_rings(&ctx.env.id);
     let cause = diagnose(
         &DiagnosisInput {
             message: f.company_id.unwrap_or(f.user_id),

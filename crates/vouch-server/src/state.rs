@@ -52,6 +52,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Every other environment's name and key ring, for the diagnosis
+    /// ("signed with the secret of environment X").
+    pub fn other_rings(&self, env_id: &str) -> Vec<(&str, &KeyRing)> {
+        self.by_id
+            .values()
+            .filter(|o| o.env.id != env_id)
+            .map(|o| (o.env.settings.name.as_str(), &o.ring))
+            .collect()
+    }
+
     fn remove(&mut self, env_id: &str) {
         if let Some(old) = self.by_id.remove(env_id) {
             self.by_pk.remove(&old.env.publishable_key);

@@ -11,7 +11,7 @@ mod common;
 use common::store::{NOW, bootstrapped_sqlite, environment};
 use serde_json::Map;
 use vouch_server::model::EventRecord;
-use vouch_server::store::ops::EventQuery;
+use vouch_server::store::reads::EventQuery;
 use vouch_server::store::sqlite::SqliteStore;
 use vouch_server::store::{Store, StoreError};
 

@@ -1,7 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use vouch_core::KeyRing;
 use vouch_core::diagnosis::{DiagnosisInput, diagnose as run_diagnosis};
 
 use crate::api::ErrorOut;
@@ -55,12 +54,7 @@ pub async fn diagnose(
         }));
     }
     let snap = state.snapshot();
-    let others: Vec<(&str, &KeyRing)> = snap
-        .by_id
-        .values()
-        .filter(|o| o.env.id != ctx.env.id)
-        .map(|o| (o.env.settings.name.as_str(), &o.ring))
-        .collect();
+    let others = snap.other_rings(&ctx.env.id);
     let user = state.store.get_user(&env, &input.user_id).await?;
     let cause = run_diagnosis(
         &DiagnosisInput {

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::AdminAuth;
 use crate::model::{Coverage, NewAudit, Ts};
 use crate::state::AppState;
-use crate::store::ops;
+use crate::store::reads;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct UserQuery {
@@ -75,7 +75,7 @@ pub async fn list_users(
     }
     let page = state
         .store
-        .list_users(ops::UserQuery {
+        .list_users(reads::UserQuery {
             env_id: env.clone(),
             verified: q.verified,
             prefix: q.search,
@@ -155,7 +155,7 @@ pub async fn list_events(
     super::env_ctx(&state, &env)?;
     let page = state
         .store
-        .list_events(ops::EventQuery {
+        .list_events(reads::EventQuery {
             env_id: env,
             user_id: q.user_id,
             before: super::seq_cursor(q.cursor.as_deref())?,
@@ -183,7 +183,7 @@ pub async fn list_audit(
     super::env_ctx(&state, &env)?;
     let page = state
         .store
-        .list_audit(ops::AuditQuery {
+        .list_audit(reads::AuditQuery {
             env_id: env,
             since: instant("since", q.since.as_deref())?,
             until: instant("until", q.until.as_deref())?,

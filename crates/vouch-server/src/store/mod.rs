@@ -12,6 +12,7 @@
 pub mod copy;
 pub mod ops;
 pub mod postgres;
+pub mod reads;
 pub(crate) mod rows;
 pub mod script;
 pub mod sql;
@@ -29,7 +30,8 @@ use tokio::sync::{Notify, broadcast};
 pub use crate::model::NewAudit;
 use crate::model::*;
 pub use ops::Reseal;
-use ops::{Answer, AuditQuery, EventQuery, Op, Read, Reply, UserQuery};
+use ops::{Op, Reply};
+use reads::{Answer, AuditQuery, EventQuery, Read, UserQuery};
 use stats::PendingStats;
 
 #[derive(Debug, thiserror::Error)]

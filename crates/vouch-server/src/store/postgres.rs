@@ -24,7 +24,8 @@ use sqlx::query::Query;
 use sqlx::{Connection, Postgres, Row as _};
 use tokio::sync::{Notify, broadcast};
 
-use super::ops::{self, Answer, Op, Read, Reply};
+use super::ops::{self, Op, Reply};
+use super::reads::{self, Answer, Read};
 use super::tx::{Channel, Dialect, Param, Row, Tx};
 use super::{Backend, StoreError, StoreResult};
 use crate::model::Ts;
@@ -200,26 +201,7 @@ impl PgRowRef<'_> {
     }
 }
 
-impl Row for PgRowRef<'_> {
-    fn text(&self, col: &str) -> StoreResult<String> {
-        self.get(col)
-    }
-    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.get(col)
-    }
-    fn int(&self, col: &str) -> StoreResult<i64> {
-        self.get(col)
-    }
-    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.get(col)
-    }
-    fn boolean(&self, col: &str) -> StoreResult<bool> {
-        self.get(col)
-    }
-    fn blob(&self, col: &str) -> StoreResult<Vec<u8>> {
-        self.get(col)
-    }
-}
+super::tx::row_by_get!(PgRowRef<'_>);
 
 fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
     let opts = PgConnectOptions::from_str(url).map_err(|e| {
@@ -390,7 +372,7 @@ impl Backend for PgStore {
     }
 
     async fn read(&self, r: Read) -> StoreResult<Answer> {
-        ops::read(&mut self.conn().await?, &r).await
+        reads::read(&mut self.conn().await?, &r).await
     }
 
     async fn write(&self, op: Op) -> StoreResult<Reply> {

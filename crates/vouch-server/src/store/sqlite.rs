@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::ops::{self, Answer, Op, Read, Reply};
+use super::ops::{self, Op, Reply};
+use super::reads::{self, Answer, Read};
 use super::tx::{Channel, Dialect, Param, Row, Tx, poll_ready};
 use super::{Backend, StoreError, StoreResult};
 use crate::model::Ts;
@@ -143,31 +144,7 @@ impl SqliteRow<'_, '_> {
     }
 }
 
-impl Row for SqliteRow<'_, '_> {
-    fn text(&self, col: &str) -> StoreResult<String> {
-        self.get(col)
-    }
-    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.get(col)
-    }
-    fn int(&self, col: &str) -> StoreResult<i64> {
-        self.get(col)
-    }
-    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.get(col)
-    }
-    fn boolean(&self, col: &str) -> StoreResult<bool> {
-        self.get(col)
-    }
-    fn blob(&self, col: &str) -> StoreResult<Vec<u8>> {
-        match self.get::<SqlValue>(col)? {
-            SqlValue::Blob(b) => Ok(b),
-            other => Err(StoreError::Internal(format!(
-                "column {col} holds {other:?}, not a blob"
-            ))),
-        }
-    }
-}
+super::tx::row_by_get!(SqliteRow<'_, '_>);
 
 fn script<T>(r: StoreResult<StoreResult<T>>) -> StoreResult<T> {
     r.and_then(|r| r)
@@ -466,13 +443,13 @@ impl Backend for SqliteStore {
         if r.scans() {
             let pool = self.readers.clone();
             tokio::task::spawn_blocking(move || {
-                pool.with(|c| script(poll_ready(ops::read(&mut Sqlite(c), &r))))
+                pool.with(|c| script(poll_ready(reads::read(&mut Sqlite(c), &r))))
             })
             .await
             .map_err(|e| StoreError::Internal(format!("a read stopped: {e}")))?
         } else {
             self.readers
-                .with(|c| script(poll_ready(ops::read(&mut Sqlite(c), &r))))
+                .with(|c| script(poll_ready(reads::read(&mut Sqlite(c), &r))))
         }
     }
 

@@ -93,6 +93,34 @@ pub trait Row {
     fn blob(&self, col: &str) -> StoreResult<Vec<u8>>;
 }
 
+/// Implements [`Row`] for a driver's row wrapper whose `get::<T>(col)`
+/// decodes any column type the mappers ask for.
+macro_rules! row_by_get {
+    ($row:ty) => {
+        impl $crate::store::tx::Row for $row {
+            fn text(&self, col: &str) -> StoreResult<String> {
+                self.get(col)
+            }
+            fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+                self.get(col)
+            }
+            fn int(&self, col: &str) -> StoreResult<i64> {
+                self.get(col)
+            }
+            fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+                self.get(col)
+            }
+            fn boolean(&self, col: &str) -> StoreResult<bool> {
+                self.get(col)
+            }
+            fn blob(&self, col: &str) -> StoreResult<Vec<u8>> {
+                self.get(col)
+            }
+        }
+    };
+}
+pub(crate) use row_by_get;
+
 /// Channels other nodes listen on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
