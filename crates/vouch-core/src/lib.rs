@@ -31,6 +31,7 @@ pub mod jcs;
 pub mod keyring;
 pub mod keys;
 mod mac;
+pub mod numeric_date;
 pub mod proof;
 pub mod secret;
 pub mod token;

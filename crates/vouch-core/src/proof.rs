@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use crate::encoding::{SignatureEncoding, encode_mac};
 use crate::error::ProofError;
 use crate::jcs::{canonicalize, check_attributes};
+use crate::numeric_date::TimeClaim;
 use crate::secret::Secret;
 use crate::token::IdentityClaims;
 
@@ -79,6 +80,16 @@ pub fn issue_identity_token(
 ) -> Result<String, ProofError> {
     if let Some(attributes) = &claims.attributes {
         check_attributes(attributes)?;
+    }
+    // Never issue a token that verification would refuse.
+    for (claim, value) in [
+        (TimeClaim::Exp, claims.exp),
+        (TimeClaim::Nbf, claims.nbf),
+        (TimeClaim::Iat, claims.iat),
+    ] {
+        if let Some(value) = value {
+            claim.check_issued(value)?;
+        }
     }
     let mut header = Header::new(Algorithm::HS256);
     header.kid = kid.map(str::to_owned);
