@@ -277,7 +277,8 @@ pub struct SignArgs {
         vouch verify 42 --signature 5f1c…\n  \
         vouch verify --token eyJhbGciOiJIUzI1NiJ9…\n  \
         vouch verify 42 --token eyJhbGciOiJIUzI1NiJ9…   # also checks that sub is 42\n  \
-        vouch verify --attributes '{\"plan\":\"pro\"}' --attributes-signature 9a0b…",
+        vouch verify --attributes '{\"plan\":\"pro\"}' --attributes-signature 9a0b…\n  \
+        vouch verify 42 --signature 5f1c… --email ada@example.com --expect legacy-42",
     group(ArgGroup::new("proof").args(["signature", "token", "attributes_signature"]).required(true))
 )]
 pub struct VerifyArgs {
@@ -306,6 +307,21 @@ pub struct VerifyArgs {
         allow_hyphen_values = true
     )]
     pub attributes_signature: Option<String>,
+
+    /// The user's email: when the signature is not of the id, check whether it is the HMAC
+    /// of this email instead.
+    #[arg(long, value_name = "EMAIL", requires = "signature")]
+    pub email: Option<String>,
+
+    /// Another value that may have been signed instead of the id (an id from another
+    /// system, a username); repeatable, at most 20 candidates with --email.
+    #[arg(
+        long,
+        value_name = "VALUE",
+        requires = "signature",
+        allow_hyphen_values = true
+    )]
+    pub expect: Vec<String>,
 
     /// Check as of this Unix time (seconds) instead of now; matters for token exp and nbf.
     #[arg(long, value_name = "UNIX_SECONDS", allow_hyphen_values = true)]

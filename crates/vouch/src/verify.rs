@@ -6,12 +6,14 @@
 use std::process::ExitCode;
 
 use serde_json::{Map, Value};
-use vouch_core::diagnosis::{DiagnosisInput, diagnose};
+use vouch_core::diagnosis::{
+    DiagnosisInput, MAX_CANDIDATE_BYTES, MAX_CANDIDATES, diagnose_with_candidates,
+};
 use vouch_core::encoding::decode_signature;
 use vouch_core::jcs::canonicalize;
 use vouch_core::proof::mac;
 use vouch_core::token::verify_identity_token;
-use vouch_core::{KeyEntry, KeyRing, ProofError, Secret};
+use vouch_core::{Cause, KeyEntry, KeyRing, ProofError, Secret};
 
 use crate::cli::VerifyArgs;
 use crate::input::{SECRET_VAR, attributes_argument, secret_from_env, unix_now, usage};
@@ -33,7 +35,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let (text, attributes) = attributes_argument(json)?;
         check_attributes(&secret, &text, &attributes, signature)?
     } else if let (Some(id), Some(signature)) = (&args.id, &args.signature) {
-        check_signature(secret, id, signature, now)
+        let candidates = candidates(&args)?;
+        check_signature(secret, id, signature, &candidates, now)
     } else {
         return usage(
             "give USER_ID --signature SIG, --token TOKEN, or --attributes JSON --attributes-signature SIG",
@@ -52,7 +55,48 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn check_signature(secret: Secret, id: &str, signature: &str, now: i64) -> Verdict {
+/// A value the signature may be the HMAC of, and the option it came from.
+struct Candidate<'a> {
+    value: &'a str,
+    option: &'static str,
+}
+
+/// `--email` and every `--expect`, checked against the bounds the diagnosis applies.
+fn candidates(args: &VerifyArgs) -> anyhow::Result<Vec<Candidate<'_>>> {
+    let email = args.email.iter().map(|value| Candidate {
+        value,
+        option: "--email",
+    });
+    let expect = args.expect.iter().map(|value| Candidate {
+        value,
+        option: "--expect",
+    });
+    let all: Vec<Candidate<'_>> = email.chain(expect).collect();
+    if all.len() > MAX_CANDIDATES {
+        return usage(format!(
+            "give at most {MAX_CANDIDATES} values with --email and --expect (got {})",
+            all.len()
+        ));
+    }
+    if let Some(c) = all
+        .iter()
+        .find(|c| c.value.is_empty() || c.value.len() > MAX_CANDIDATE_BYTES)
+    {
+        return usage(format!(
+            "{} values are 1 to {MAX_CANDIDATE_BYTES} bytes long",
+            c.option
+        ));
+    }
+    Ok(all)
+}
+
+fn check_signature(
+    secret: Secret,
+    id: &str,
+    signature: &str,
+    candidates: &[Candidate<'_>],
+    now: i64,
+) -> Verdict {
     let ring = KeyRing::new(vec![KeyEntry::new(SECRET_VAR, secret, 0, None, None)]);
     match ring.verify_signature(id.as_bytes(), signature, now) {
         Ok(_) => Verdict::Valid(format!("signature of {id:?}, {}", encoding_name(signature))),
@@ -64,11 +108,35 @@ fn check_signature(secret: Secret, id: &str, signature: &str, now: i64) -> Verdi
                 other_environments: &[],
                 attributes: None,
             };
+            let values: Vec<&str> = candidates.iter().map(|c| c.value).collect();
+            let diagnosis = diagnose_with_candidates(&input, &values, now);
+            let mut cause = diagnosis.message();
+            if let Some(option) = signed_candidate(&diagnosis)
+                .and_then(|v| candidates.iter().find(|c| c.value == v))
+                .map(|c| c.option)
+            {
+                cause.push_str(&format!(" (the {option} value)"));
+            } else if matches!(diagnosis, Cause::Unknown) && candidates.is_empty() {
+                cause.push_str(
+                    "; if you may have signed another value (the email, an id from another system), pass it with --email or --expect",
+                );
+            }
             Verdict::Invalid {
                 reason: e.to_string(),
-                cause: diagnose(&input, now).message(),
+                cause,
             }
         }
+    }
+}
+
+/// The candidate a diagnosis found signed, at the top or inside a wrapping mistake.
+fn signed_candidate(cause: &Cause) -> Option<&str> {
+    match cause {
+        Cause::SignedCandidate { candidate } => Some(candidate),
+        Cause::OpensslOutput { inner: Some(inner) } | Cause::Base64OfHex { inner: Some(inner) } => {
+            signed_candidate(inner)
+        }
+        _ => None,
     }
 }
 
