@@ -315,3 +315,32 @@ pub struct MeOut {
     pub user: Option<UserOut>,
     pub visitor_id: String,
 }
+
+/// `POST /admin/v1/environments/{env}/diagnose`: "check my signature".
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnoseIn {
+    /// The user id (or company id) the signature is for, byte for byte.
+    pub user_id: String,
+    /// The signature that fails, exactly as the customer's backend produced it.
+    pub signature: String,
+    /// Values that may have been signed instead of the id (the user's email, an id from
+    /// another system): at most 20 together with `email`, each 1–255 bytes.
+    #[schema(max_items = 20)]
+    pub candidates: Option<Vec<String>>,
+    /// The user's email: shorthand for one more candidate.
+    pub email: Option<String>,
+}
+
+/// The answer of the diagnose endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiagnoseOut {
+    /// Whether the signature verifies under an active secret of the environment.
+    pub valid: bool,
+    /// The key that verified it, when valid.
+    pub key_id: Option<String>,
+    /// Snake-case cause when invalid, e.g. `surrounding_whitespace`, `signed_candidate`.
+    pub cause: Option<String>,
+    /// What is wrong and what to do, for a person.
+    pub message: String,
+}
