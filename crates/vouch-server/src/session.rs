@@ -53,11 +53,22 @@ fn seal_context(kid: &str) -> String {
 pub fn new_signing_key(master: &MasterKey, now: Ts) -> anyhow::Result<SigningKeyRecord> {
     let mut seed = Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
     let kid = vouch_core::keys::generate_id("sk");
-    let ciphertext = master.seal(seed.as_ref(), &seal_context(&kid))?;
+    signing_key_from_seed(master, &kid, &seed, now)
+}
+
+/// The record of the Ed25519 key with this 32-byte seed (RFC 8032 private key), sealed for
+/// the store. Used for fresh keys, and for known-answer tests with published keys.
+pub fn signing_key_from_seed(
+    master: &MasterKey,
+    kid: &str,
+    seed: &[u8; 32],
+    now: Ts,
+) -> anyhow::Result<SigningKeyRecord> {
+    let signing = ed25519_dalek::SigningKey::from_bytes(seed);
+    let ciphertext = master.seal(seed, &seal_context(kid))?;
     Ok(SigningKeyRecord {
-        kid,
+        kid: kid.to_owned(),
         ciphertext,
         public_key: signing.verifying_key().to_bytes().to_vec(),
         created_at: now,
@@ -154,14 +165,20 @@ impl SessionKeys {
     /// bytes `jsonwebtoken::encode` produces, with the key kept expanded.
     pub fn issue(&self, claims: &SessionClaims) -> anyhow::Result<String> {
         let claims_b64 = Base64UrlUnpadded::encode_string(&serde_json::to_vec(claims)?);
-        let mut token = String::with_capacity(self.header_b64.len() + claims_b64.len() + 90);
-        token.push_str(&self.header_b64);
+        Ok(self.sign_compact(&self.header_b64, &claims_b64))
+    }
+
+    /// The compact JWS `protected.payload.signature` of two base64url parts, signed with the
+    /// current key (what [`Self::issue`] does with its own header and the claims).
+    pub fn sign_compact(&self, protected_b64: &str, payload_b64: &str) -> String {
+        let mut token = String::with_capacity(protected_b64.len() + payload_b64.len() + 90);
+        token.push_str(protected_b64);
         token.push('.');
-        token.push_str(&claims_b64);
+        token.push_str(payload_b64);
         let signature = self.current.sign(token.as_bytes());
         token.push('.');
         token.push_str(&Base64UrlUnpadded::encode_string(signature.as_ref()));
-        Ok(token)
+        token
     }
 
     pub fn verify(&self, token: &str) -> Result<SessionClaims, SessionError> {
