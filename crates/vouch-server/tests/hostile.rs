@@ -1084,22 +1084,6 @@ async fn bodies_up_to_exactly_64_kib_and_odd_but_valid_values_are_accepted() {
 /// A token whose `exp` is the largest integer, with a `jti`: its replay window must not
 /// wrap around (it once overflowed `exp + leeway`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_with_maximal_exp_and_jti_is_single_use() {
-    let s = Server::start().await;
-    let env = s.env().await;
-    let mut claims = IdentityClaims::new("max-exp").with_expiry(i64::MAX);
-    claims.jti = Some("jti-max".into());
-    let t = token(&env.secret, None, &claims);
-    let body = json!({"user_id": "max-exp", "token": t});
-    let out = s.identify_ok(&env.pk, &body).await;
-    assert_eq!(out["user"]["verified"], json!(true));
-    s.identify(&env.pk, &body)
-        .await
-        .expect_error(401, "invalid_token");
-    assert_alive(&s, "maximal exp").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_in_any_field_of_any_widget_call_is_revoked_and_refused() {
     let s = Server::start().await;
     let env = s.env().await;
