@@ -262,6 +262,7 @@ fn rfc8037(suite: &mut Suite, v: &Value) {
         sub: "user-42".into(),
         verified: true,
         verified_by: None,
+        key_id: Some("key_conformance".into()),
         anonymous: false,
         vid: "vis_1".into(),
         sid: "ses_1".into(),
