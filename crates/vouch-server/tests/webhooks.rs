@@ -577,6 +577,32 @@ async fn every_event_type_arrives_signed_and_filtered() {
         .identify(&env, &json!({"user_id": "user-2", "signature": bad}))
         .await;
     assert_eq!(status, 401, "{v}");
+    // identity.rejected again: a wrong company signature on group goes through
+    // the same failure path as identify.
+    let sig = sign_hex(&env.secret, "user-4");
+    let (status, v) = vouch
+        .identify(&env, &json!({"user_id": "user-4", "signature": sig}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let session = v["session_token"].as_str().unwrap().to_string();
+    let (status, v) = vouch
+        .call(
+            Method::POST,
+            "/v1/group",
+            &session,
+            Some(&json!({"company_id": "acme", "signature": bad})),
+        )
+        .await;
+    assert_eq!(status, 401, "{v}");
+    // user.deleted: user-4 is erased.
+    vouch
+        .admin_ok(
+            Method::DELETE,
+            &format!("/admin/v1/environments/{}/users/user-4", env.id),
+            None,
+            204,
+        )
+        .await;
     // secret.created, secret.revoked.
     let secrets = format!("/admin/v1/environments/{}/secrets", env.id);
     let s2 = vouch
@@ -611,6 +637,9 @@ async fn every_event_type_arrives_signed_and_filtered() {
             "user.created",
             "user.updated",
             "identity.rejected",
+            "user.created",
+            "identity.rejected",
+            "user.deleted",
             "secret.created",
             "secret.revoked",
             "secret.created",
@@ -620,7 +649,7 @@ async fn every_event_type_arrives_signed_and_filtered() {
         .to_vec(),
     );
     all.wait_count(expected.len()).await;
-    some.wait_count(2).await;
+    some.wait_count(3).await;
     // Nothing more arrives (one request per event when the receiver succeeds).
     tokio::time::sleep(Duration::from_millis(700)).await;
     let hits_all = all.hits();
@@ -632,7 +661,11 @@ async fn every_event_type_arrives_signed_and_filtered() {
     );
     assert_eq!(
         sorted(hits_some.iter().map(Hit::kind).collect()),
-        sorted(filtered.map(String::from).to_vec()),
+        sorted(
+            ["identity.rejected", "identity.rejected", "secret.revoked"]
+                .map(String::from)
+                .to_vec()
+        ),
         "only subscribed types reach the filtered endpoint"
     );
     let ids: BTreeSet<String> = hits_all.iter().map(Hit::id).collect();
@@ -687,7 +720,10 @@ async fn every_event_type_arrives_signed_and_filtered() {
         "updated_at",
     ]);
     for (kind, plan) in [("user.created", "free"), ("user.updated", "pro")] {
-        let data = &by_kind(kind)[0];
+        let data = &by_kind(kind)
+            .into_iter()
+            .find(|d| d["id"] == "user-1")
+            .unwrap();
         let keys: BTreeSet<&str> = data
             .as_object()
             .unwrap()
@@ -700,9 +736,20 @@ async fn every_event_type_arrives_signed_and_filtered() {
         assert_eq!(data["verified_by"], "signature");
         assert_eq!(data["attributes"]["plan"], plan, "{kind}: {data}");
     }
-    let rejected = &by_kind("identity.rejected")[0];
-    assert_eq!(rejected["user_id"], "user-2", "{rejected}");
-    assert_eq!(rejected["environment_id"], json!(env.id), "{rejected}");
+    let rejected = by_kind("identity.rejected");
+    let user = rejected.iter().find(|r| r["user_id"] == "user-2").unwrap();
+    assert_eq!(user["environment_id"], json!(env.id), "{user}");
+    assert_eq!(user["code"], "invalid_signature", "{user}");
+    assert_eq!(user["proof"], "signature", "{user}");
+    let company = rejected.iter().find(|r| r["user_id"] == "user-4").unwrap();
+    assert_eq!(company["company_id"], "acme", "{company}");
+    assert_eq!(company["proof"], "company_signature", "{company}");
+    assert_eq!(company["code"], "invalid_signature", "{company}");
+    assert!(company["diagnosis"].is_string(), "{company}");
+    // An erased user's webhook names it and carries none of its attributes.
+    let deleted = &by_kind("user.deleted")[0];
+    assert_eq!(deleted["id"], "user-4", "{deleted}");
+    assert!(deleted.get("attributes").is_none(), "{deleted}");
 
     let created: BTreeSet<String> = by_kind("secret.created")
         .iter()
