@@ -214,6 +214,8 @@ pub struct AuditOut {
     pub kind: String,
     pub user_id: Option<String>,
     pub key_id: Option<String>,
+    /// The admin token (`tok_…`) that made the change; null for the widget API and the server.
+    pub actor: Option<String>,
     #[schema(value_type = Object)]
     pub detail: Value,
     pub created_at: String,
@@ -226,6 +228,7 @@ impl From<&AuditRecord> for AuditOut {
             kind: a.kind.clone(),
             user_id: a.user_id.clone(),
             key_id: a.key_id.clone(),
+            actor: a.actor.clone(),
             detail: a.detail.clone(),
             created_at: rfc3339(a.created_at),
         }
