@@ -129,10 +129,18 @@ pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
             );
         }
         let _ = writeln!(banner);
-    } else if let Some(t) = &config.admin_token {
-        store
-            .add_admin_token(bootstrap_token(t.as_bytes(), now))
-            .await?;
+    } else if let Some(t) = &config.admin_token
+        && store
+            .admin_token(vouch_core::keys::sha256(t.as_bytes()))
+            .await?
+            .is_none()
+    {
+        // Only a first start takes VOUCH_ADMIN_TOKEN in: a token deleted
+        // through the API must not come back with a restart.
+        let _ = writeln!(
+            banner,
+            "Warning: VOUCH_ADMIN_TOKEN is not an admin token of this data (deleted, or never added); it is not accepted. Make one with `vouch admin-token create`.\n"
+        );
     }
     let _ = writeln!(
         banner,
