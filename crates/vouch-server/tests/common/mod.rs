@@ -510,3 +510,89 @@ pub fn sample(text: &str, prefix: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+impl Server {
+    /// A server on a fresh data directory, always on SQLite, whose configuration `tune`
+    /// adjusts before it starts (trusted proxies, connection limits, webhooks…).
+    pub async fn start_configured(tune: impl FnOnce(&mut vouch_server::Config)) -> Server {
+        Self::start_configured_in(tempfile::tempdir().expect("a temporary directory"), tune).await
+    }
+
+    /// [`Server::start_configured`] on `dir` (a restart when it already holds data).
+    pub async fn start_configured_in(
+        dir: TempDir,
+        tune: impl FnOnce(&mut vouch_server::Config),
+    ) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let mut config = vouch_server::Config {
+            data_dir: dir.path().to_path_buf(),
+            admin_token: Some(ADMIN_TOKEN.to_string()),
+            ..Default::default()
+        };
+        tune(&mut config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(vouch_server::run_with_listener(listener, config, async {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        let server = Server {
+            base: format!("http://{addr}"),
+            addr,
+            dir: Some(dir),
+            http,
+            shutdown: Some(tx),
+            task: Some(task),
+        };
+        server.wait_ready().await;
+        server
+    }
+}
+
+/// A TCP connection to `to` from the loopback address `from` (any of 127.0.0.0/8), so
+/// that one test can be many clients.
+pub async fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::new(from, 0))
+        .expect("bind the source address");
+    socket.connect(to).await.expect("connect")
+}
+
+/// The answer to one raw HTTP/1.1 request on `stream` (read until the answer's
+/// `Content-Length` is complete, the peer closes, or `limit` passes).
+pub async fn raw_exchange(
+    stream: &mut tokio::net::TcpStream,
+    request: &[u8],
+    limit: Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await.expect("send the request");
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| got.len() >= end + 4 + n) {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
