@@ -9,6 +9,7 @@ use crate::clock::now;
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::crypto::secret_context;
+use crate::datadir::{self, DataDirLock};
 use crate::model::{AdminRole, AdminTokenRecord, EnvSettings, Environment, SecretRecord};
 use crate::state::AppState;
 use crate::store::{self, Bootstrap};
@@ -25,8 +26,18 @@ fn bootstrap_token(value: &[u8], now: crate::model::Ts) -> AdminTokenRecord {
     }
 }
 
+/// What [`start`] hands the server.
+#[derive(Debug)]
+pub struct Started {
+    pub state: AppState,
+    /// The text to print.
+    pub banner: String,
+    /// The SQLite database's lock, to hold while serving (None on PostgreSQL).
+    pub lock: Option<DataDirLock>,
+}
+
 /// Opens everything and returns the state and the text to print.
-pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
+pub async fn start(config: Config) -> anyhow::Result<Started> {
     if config.master_key.is_none()
         && config
             .database_url
@@ -37,14 +48,16 @@ pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
             "VOUCH_MASTER_KEY is required with PostgreSQL: every node must share it (generate one with `vouch keygen --master-key`)"
         );
     }
-    let store = store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    // Modes and the lock before the store creates any file.
+    let lock = datadir::prepare(&config)?;
     let (master, created_key_file) = match &config.master_key {
         Some(k) => (MasterKey::from_base64(k)?, false),
         None => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            datadir::private_dir(&config.data_dir)?;
             MasterKey::load_or_create_file(&config.data_dir)?
         }
     };
+    let store = store::open(config.database_url.as_deref(), &config.data_dir).await?;
     let check = master.check_value();
     if let Some(stored) = store.get_meta("master_key_check").await?
         && stored != check
@@ -153,5 +166,9 @@ pub async fn start(config: Config) -> anyhow::Result<(AppState, String)> {
     let _ = writeln!(banner, "  Demo:             {base}/demo");
     let _ = write!(banner, "  API reference:    {base}/openapi.json");
     let state = AppState::new(store, master, config).await?;
-    Ok((state, banner))
+    Ok(Started {
+        state,
+        banner,
+        lock,
+    })
 }

@@ -1,6 +1,9 @@
 //! Server configuration, filled from `vouch serve` flags and `VOUCH_*` variables.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::proxy::TrustedProxies;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -30,7 +33,38 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Delays between webhook attempts (ms); the default schedule when None.
     pub webhook_retry_schedule_ms: Option<Vec<i64>>,
+    /// Proxies whose `X-Forwarded-For` names the client (`VOUCH_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Open connections allowed per client address, IPv6 per /64
+    /// (`VOUCH_MAX_CONNECTIONS_PER_IP`); trusted proxies are not capped.
+    pub max_connections_per_ip: usize,
+    /// Connection deadlines. Not a flag: the defaults are the contract; tests shorten them.
+    pub timeouts: Timeouts,
 }
+
+/// How long a connection may wait on its client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From accept (or, between requests, from the first byte) to a complete request head.
+    pub head: Duration,
+    /// A keep-alive connection with no request in flight.
+    pub idle: Duration,
+    /// An answer the client does not read: no byte written for this long.
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            head: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            write: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Default of `--max-connections-per-ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +82,9 @@ impl std::fmt::Debug for Config {
                 &self.admin_token.as_ref().map(|_| "[redacted]"),
             )
             .field("allow_private_webhooks", &self.allow_private_webhooks)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -64,6 +101,9 @@ impl Default for Config {
             allow_private_webhooks: false,
             log_format: LogFormat::Text,
             webhook_retry_schedule_ms: None,
+            trusted_proxies: TrustedProxies::none(),
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -85,6 +125,9 @@ impl Config {
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
             anyhow::bail!("VOUCH_PUBLIC_URL must start with http:// or https:// (got {u:?})");
+        }
+        if self.max_connections_per_ip == 0 {
+            anyhow::bail!("VOUCH_MAX_CONNECTIONS_PER_IP must be at least 1");
         }
         Ok(())
     }

@@ -37,6 +37,10 @@ pub enum CryptoError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "the master key file {path} can be read or changed by other users (mode {mode:04o}); run `chmod 600 {path}` and start again (if others may have read it, treat the key as exposed: see the master key runbook in docs/operations.md)"
+    )]
+    KeyFileExposed { path: String, mode: u32 },
     #[error("decryption failed: the data was sealed under another master key or is corrupt")]
     Open,
     #[error("encryption failed")]
@@ -67,13 +71,25 @@ impl MasterKey {
         Zeroizing::new(Base64::encode_string(self.key.as_ref()))
     }
 
-    /// Loads `dir/master.key`, creating it with mode 0600 when missing.
+    /// Loads `dir/master.key`, creating it with mode 0600 when missing; refuses a
+    /// file that group or others may read or write.
     pub fn load_or_create_file(dir: &Path) -> Result<(Self, bool), CryptoError> {
         let path = dir.join(MASTER_KEY_FILE);
         let err = |source| CryptoError::KeyFile {
             path: path.display().to_string(),
             source,
         };
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(&path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(CryptoError::KeyFileExposed {
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok((Self::from_base64(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -196,6 +212,27 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_key_file_others_can_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        MasterKey::load_or_create_file(dir.path()).unwrap();
+        let path = dir.path().join(MASTER_KEY_FILE);
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = MasterKey::load_or_create_file(dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{mode:o}: {err}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        MasterKey::load_or_create_file(dir.path()).unwrap();
     }
 
     #[test]

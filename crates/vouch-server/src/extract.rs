@@ -94,36 +94,31 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
-/// The client address: the socket peer.
-#[derive(Debug, Clone, Copy)]
+/// The client address: the TCP peer, or behind a trusted proxy the address it
+/// forwarded (see [`crate::proxy`]). IPv4-mapped IPv6 is given as IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
 impl ClientAddr {
-    /// The address as the failure limits count it: IPv4 as is, IPv6 by /64.
+    /// The address as limits count it: IPv4 as text, IPv6 as its /64
+    /// (`2001:db8:1:2::/64`).
     pub fn key(&self) -> String {
-        match self.0 {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => {
-                    let s = v6.segments();
-                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-                }
-            },
-        }
+        crate::proxy::address_key(self.0)
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(Self(ip))
+        Ok(Self(
+            state.config.trusted_proxies.client(peer, &parts.headers),
+        ))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod datadir;
 pub mod error;
 pub mod events;
 pub mod exposure;
@@ -16,8 +17,10 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod identity;
+pub mod listener;
 pub mod metrics;
 pub mod model;
+pub mod proxy;
 pub mod ratelimit;
 pub mod session;
 pub mod state;
@@ -142,102 +145,40 @@ pub async fn run_with_listener(
     config.validate()?;
     let local = listener.local_addr()?;
     config.addr = local.to_string();
-    let (state, banner) = bootstrap::start(config).await?;
+    let open_files = raise_open_files_limit();
+    let limits = listener::Limits::from_config(&config);
+    let bootstrap::Started {
+        state,
+        banner,
+        lock,
+    } = bootstrap::start(config).await?;
     println!("{banner}");
     let store = state.store.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let dispatcher = tokio::spawn(webhooks::Dispatcher::new(state.clone())?.run(stop_rx));
     let router = app(state);
-    tracing::info!(addr = %local, "vouch listening");
-    serve_connections(listener, router, shutdown).await;
+    tracing::info!(
+        addr = %local,
+        open_files_limit = open_files.unwrap_or(0),
+        max_connections_per_ip = limits.max_per_address,
+        trusted_proxies = %limits.trusted,
+        "vouch listening"
+    );
+    listener::serve(listener, router, limits, shutdown).await;
     tracing::info!("shutting down: finishing webhook attempts and flushing the store");
     let _ = stop_tx.send(true);
     let _ = dispatcher.await;
     store.close().await;
+    // Held until the store is closed, so a successor never opens it early.
+    drop(lock);
     Ok(())
 }
 
-/// Time a client gets to send a request's headers; a half-sent request holds nothing longer.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest pause between two pieces of a request body.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open connections served at once; further clients wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 1024;
-
-/// The accept loop. `axum::serve` sets no header read timeout (hyper needs a
-/// timer for one), so connections are served here with hyper-util directly.
-async fn serve_connections(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use tower::ServiceExt;
-
-    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        BODY_READ_TIMEOUT,
-    ));
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let svc = router.clone().map_request(
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                req
-            },
-        );
-        let conn = builder
-            .serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(svc),
-            )
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 10 s of graceful shutdown");
-    }
+/// Raises the soft limit on open files to the hard limit, so that a thousand
+/// sockets do not hit EMFILE; returns the limit now in force (None where it
+/// cannot be read).
+pub fn raise_open_files_limit() -> Option<u64> {
+    rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -36,6 +36,15 @@ pub struct VerificationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+/// Why the server closed a connection (see `listener`).
+pub const CONNECTION_CLOSE_REASONS: [&str; 4] =
+    ["per_address_limit", "head_timeout", "idle", "write_stalled"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
 }
@@ -66,6 +75,8 @@ pub struct Metrics {
     /// Issued sessions by the minute they expire in.
     session_expiries: Mutex<BTreeMap<i64, i64>>,
     pub in_flight: Gauge,
+    pub connections_open: Gauge,
+    pub connections_closed: Family<ReasonLabels, Counter>,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -139,6 +150,23 @@ impl Metrics {
             "Requests being served",
             in_flight.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "http_connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "http_connections_closed",
+            "Connections the server closed on a client that stalled it or had too many open",
+            connections_closed.clone(),
+        );
+        for reason in CONNECTION_CLOSE_REASONS {
+            let _ = connections_closed.get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            });
+        }
         // Known label values start at 0, so the series exist (and rate()
         // works) before the first event of their kind.
         for result in ["verified", "unverified", "rejected"] {
@@ -174,7 +202,18 @@ impl Metrics {
             open_sessions,
             session_expiries: Mutex::new(BTreeMap::new()),
             in_flight,
+            connections_open,
+            connections_closed,
         }
+    }
+
+    /// Counts a connection the server closed, by why.
+    pub fn connection_closed(&self, reason: &str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     pub fn verification(&self, result: &str, method: &str) {

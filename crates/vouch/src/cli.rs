@@ -73,7 +73,7 @@ pub enum Command {
         name = "migrate-store",
         long_about = "Copy every table of the SQLite store in a data directory into an empty \
         PostgreSQL database, in one transaction, to move a single-node Vouch onto PostgreSQL.\n\n\
-        Stop `vouch serve` first. Secrets stay encrypted under the same master key, so give that \
+        Stop `vouch serve` first (a data directory a server is using is refused). Secrets stay encrypted under the same master key, so give that \
         key here (for a generated key file: `--master-key \"$(cat DIR/master.key)\"`) and to \
         every PostgreSQL node as VOUCH_MASTER_KEY. A non-empty target is refused. Without --yes, \
         only says what it would do."
@@ -165,6 +165,27 @@ pub struct ServeArgs {
     #[arg(long, env = "VOUCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Reverse proxies whose X-Forwarded-For names the client: comma-separated CIDRs or
+    /// addresses (e.g. 10.0.0.0/8,192.0.2.7). Without it the client is the TCP peer.
+    #[arg(
+        long,
+        env = "VOUCH_TRUSTED_PROXIES",
+        value_name = "CIDR,…",
+        value_parser = parse_trusted_proxies
+    )]
+    pub trusted_proxies: Option<vouch_server::config::TrustedProxies>,
+
+    /// Open connections allowed per client address (IPv6: per /64); more from that address
+    /// are closed at once. Trusted proxies are not capped.
+    #[arg(
+        long,
+        env = "VOUCH_MAX_CONNECTIONS_PER_IP",
+        value_name = "N",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_connections_per_ip: u32,
+
     /// Delays between webhook delivery attempts, in milliseconds, comma-separated
     /// (default 5000,30000,120000,… over about two days). For tests and staging.
     #[arg(
@@ -175,6 +196,10 @@ pub struct ServeArgs {
         hide = true
     )]
     pub webhook_retry_schedule: Option<Vec<i64>>,
+}
+
+fn parse_trusted_proxies(text: &str) -> Result<vouch_server::config::TrustedProxies, String> {
+    text.parse()
 }
 
 /// `vouch migrate-store`.
@@ -376,6 +401,34 @@ mod tests {
             Command::Serve(serve) => Ok(serve.allow_private_webhooks),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn trusted_proxies_and_the_connection_cap_are_parsed_and_checked() {
+        let serve = |args: &[&str]| match Cli::try_parse_from([&["vouch", "serve"], args].concat())
+        {
+            Ok(Cli {
+                command: Command::Serve(s),
+            }) => Ok(s),
+            Ok(other) => panic!("parsed as {other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        let s = serve(&["--trusted-proxies", "10.0.0.0/8,192.0.2.7"]).unwrap();
+        let t = s.trusted_proxies.unwrap();
+        assert!(t.contains("10.2.3.4".parse().unwrap()));
+        assert!(!t.contains("192.0.2.8".parse().unwrap()));
+        let err = serve(&["--trusted-proxies", "10.0.0.0/8,lb.internal"]).unwrap_err();
+        assert!(err.contains("`lb.internal`"), "{err}");
+        if std::env::var_os("VOUCH_MAX_CONNECTIONS_PER_IP").is_none() {
+            assert_eq!(serve(&[]).unwrap().max_connections_per_ip, 256);
+        }
+        assert_eq!(
+            serve(&["--max-connections-per-ip", "8"])
+                .unwrap()
+                .max_connections_per_ip,
+            8
+        );
+        assert!(serve(&["--max-connections-per-ip", "0"]).is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub fn run(args: &MigrateStoreArgs) -> anyhow::Result<()> {
     if !db.is_file() {
         return Err(UsageError(format!("no Vouch SQLite database at {}", db.display())).into());
     }
+    // A running server would keep writing after the copy: refuse while one has the lock.
+    let _lock = vouch_server::datadir::lock_database(&db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -18,6 +18,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_private_webhooks: args.allow_private_webhooks,
         log_format,
         webhook_retry_schedule_ms: args.webhook_retry_schedule,
+        trusted_proxies: args.trusted_proxies.unwrap_or_default(),
+        max_connections_per_ip: usize::try_from(args.max_connections_per_ip)?,
+        timeouts: vouch_server::config::Timeouts::default(),
     };
     config.validate()?;
     vouch_server::init_logging(log_format);
