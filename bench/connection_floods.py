@@ -9,13 +9,15 @@ count and time, while another loopback address calls /healthz every 50 ms:
 
 1. silent: 1 100 connections from 127.0.0.2-6 that send nothing;
 2. one address: 400 connections from 127.0.0.9;
-3. no-read: 200 clients from 127.0.0.10-11 that each pipeline 40 GET /openapi.json and
-   never read.
+3. no-read: 200 clients from 127.0.0.10-11 that each ask for a page of 200 users with
+   48 KiB of attributes each (about 10 MB) and never read.
 
 Prints, per flood: the connections the server holds (vouch_http_connections_open), the
-slowest /healthz, and for the no-read flood the server's RSS over time.
+slowest /healthz, and for the no-read flood the server's RSS over time (the answers not
+read are dropped 30 s after their last written byte).
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -64,6 +66,37 @@ def request(port, path, src="127.0.0.1", timeout=5.0):
     return time.monotonic() - started, head.split(b"\r\n")[0].decode(errors="replace"), body
 
 
+def call(port, method, path, bearer, body=None):
+    """One JSON request: (status, parsed body)."""
+    s = connect("127.0.0.1", port)
+    s.settimeout(30)
+    data = b"" if body is None else json.dumps(body).encode()
+    s.sendall(
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        f"Authorization: Bearer {bearer}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+    )
+    answer = b""
+    while chunk := s.recv(65536):
+        answer += chunk
+    s.close()
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1])
+    return status, json.loads(rest) if rest.startswith(b"{") else None
+
+
+def big_user_page(port):
+    """An environment with 200 users of 48 KiB attributes; the path of its users page."""
+    status, env = call(port, "POST", "/admin/v1/environments", ADMIN_TOKEN, {"name": "floods"})
+    assert status == 201, env
+    filler = "x" * (48 * 1024)
+    for i in range(200):
+        status, answer = call(port, "POST", "/v1/identify", env["publishable_key"],
+                              {"user_id": f"user-{i}", "attributes": {"notes": filler}})
+        assert status == 200, answer
+    return f"/admin/v1/environments/{env['id']}/users?limit=200"
+
+
 def gauge(port):
     _, _, body = request(port, "/metrics")
     for line in body.decode(errors="replace").splitlines():
@@ -71,6 +104,20 @@ def gauge(port):
             # The /metrics connection itself is one of them.
             return int(float(line.split()[1])) - 1
     return -1
+
+
+def request_admin(port, path):
+    started = time.monotonic()
+    s = connect("127.0.0.1", port)
+    s.settimeout(30)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+              f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode())
+    data = b""
+    while chunk := s.recv(1 << 20):
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return time.monotonic() - started, head.split(b"\r\n")[0].decode(), body
 
 
 def rss_mib(pid):
@@ -180,26 +227,30 @@ def main():
 
         flood("one address", port, one_address, count_open)
 
+        page = big_user_page(port)
+        took, status, body = request_admin(port, page)
+        print(f"no-read: one users page is {len(body)} bytes ({status}, {took * 1000:.0f} ms)")
         rss_before = rss_mib(server.pid)
-        pipelined = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 40
+        ask = (f"GET {page} HTTP/1.1\r\nHost: x\r\n"
+               f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n").encode()
 
         def no_read():
             conns = []
             for i in range(200):
                 s = connect(f"127.0.0.{10 + i % 2}", port, rcvbuf=4096)
-                s.sendall(pipelined)
+                s.sendall(ask)
                 conns.append(s)
             return conns
 
         def watch_rss(conns):
             samples = []
             started = time.monotonic()
-            while time.monotonic() - started < 40:
+            while time.monotonic() - started < 45:
                 samples.append((time.monotonic() - started, rss_mib(server.pid)))
                 time.sleep(1)
             peak = max(r for _, r in samples)
             print(f"no-read: RSS before {rss_before:.1f} MiB, peak {peak:.1f} MiB, "
-                  f"after 40 s {samples[-1][1]:.1f} MiB; server holds {gauge(port)}")
+                  f"after 45 s {samples[-1][1]:.1f} MiB; server holds {gauge(port)}")
             print("no-read: RSS by second: " + ", ".join(f"{t:.0f}s {r:.0f}" for t, r in samples[::5]))
             return samples
 
