@@ -12,7 +12,7 @@ describe("demo page", () => {
   let browser;
 
   before(async () => {
-    server = await startServer();
+    server = await startServer({ extraArgs: ["--demo"] });
     browser = await launchBrowser({ viewport: { width: 1280, height: 1320 } });
   });
 

@@ -1,9 +1,9 @@
-// The browser SDK (sdk/js/vouch.js): unit tests in Node with an injected fetch, then one
+// The browser SDK (crates/vouch-server/assets/sdk/vouch.js): unit tests in Node with an injected fetch, then one
 // suite against the real server with Node's global fetch.
 import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, mock, test } from "node:test";
 
-import { Vouch, VouchError } from "../../sdk/js/vouch.js";
+import { Vouch, VouchError } from "../../crates/vouch-server/assets/sdk/vouch.js";
 import { sign, startServer } from "./harness.mjs";
 
 const API = "https://vouch.test";

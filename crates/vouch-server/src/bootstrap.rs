@@ -112,10 +112,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
                 now,
             })
             .await?;
-        let _ = writeln!(
-            banner,
-            "Vouch is set up. These values are shown once; store them now.\n"
-        );
+        let _ = writeln!(banner, "Vouch is set up.\n");
         if config.admin_token.is_none() {
             let _ = writeln!(banner, "  Admin token:      {}", admin_token.expose());
         } else {
@@ -141,7 +138,19 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
                     .display()
             );
         }
-        let _ = writeln!(banner);
+        if config.admin_token.is_none() {
+            let _ = write!(
+                banner,
+                "\nThe admin token is shown only this once: store it now (Vouch keeps only its hash).\n"
+            );
+        } else {
+            let _ = writeln!(banner);
+        }
+        let _ = writeln!(
+            banner,
+            "The identity secret can be revealed again in the admin UI ({base}/admin,\n\
+             Identity verification > Reveal); every reveal is audited.\n"
+        );
     } else if let Some(t) = &config.admin_token
         && store
             .admin_token(vouch_core::keys::sha256(t.as_bytes()))
@@ -163,8 +172,20 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     let _ = writeln!(banner, "  Widget API:       {base}/v1/identify");
     let _ = writeln!(banner, "  Admin API:        {base}/admin/v1/environments");
     let _ = writeln!(banner, "  Session keys:     {base}/.well-known/jwks.json");
-    let _ = writeln!(banner, "  Demo:             {base}/demo");
+    let _ = writeln!(banner, "  Admin UI:         {base}/admin");
+    if config.demo {
+        let _ = writeln!(banner, "  Demo:             {base}/demo");
+    }
     let _ = write!(banner, "  API reference:    {base}/openapi.json");
+    if config.demo {
+        let _ = write!(
+            banner,
+            "\n\nWarning: the demo is on (--demo). Anyone who can reach this server can get any user\n\
+             id of a test environment signed at {base}/demo/api/sign, and so\n\
+             impersonate any user of a test environment (live environments are never served).\n\
+             Do not use --demo on a server that others can reach."
+        );
+    }
     let state = AppState::new(store, master, config).await?;
     Ok(Started {
         state,

@@ -30,6 +30,10 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Permit webhook URLs on loopback and private addresses.
     pub allow_private_webhooks: bool,
+    /// Serve the `/demo` page and its signing route for test environments
+    /// (`VOUCH_DEMO`). Off by default: the signing route signs any user id of
+    /// any test environment for whoever asks.
+    pub demo: bool,
     pub log_format: LogFormat,
     /// Delays between webhook attempts (ms); the default schedule when None.
     pub webhook_retry_schedule_ms: Option<Vec<i64>>,
@@ -85,6 +89,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("timeouts", &self.timeouts)
+            .field("demo", &self.demo)
             .finish()
     }
 }
@@ -99,6 +104,7 @@ impl Default for Config {
             public_url: None,
             admin_token: None,
             allow_private_webhooks: false,
+            demo: false,
             log_format: LogFormat::Text,
             webhook_retry_schedule_ms: None,
             trusted_proxies: TrustedProxies::none(),

@@ -161,6 +161,23 @@ pub struct ServeArgs {
     )]
     pub allow_private_webhooks: bool,
 
+    /// Serve the /demo page and its signing route, for test environments only. Anyone who
+    /// can reach the server can then get any user id of a test environment signed: use it
+    /// on a development machine, never on a server that test environments share with
+    /// others. Accepts true, false, 1 or 0; the bare flag means true.
+    #[arg(
+        long,
+        env = "VOUCH_DEMO",
+        value_parser = parse_bool,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub demo: bool,
+
     /// Format of log lines.
     #[arg(long, env = "VOUCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -444,5 +461,27 @@ mod tests {
         assert!(!allow_private_webhooks(&["--allow-private-webhooks=0"]).unwrap());
         assert!(allow_private_webhooks(&["--allow-private-webhooks=yes"]).is_err());
         assert!(allow_private_webhooks(&["--allow-private-webhooks", "false"]).is_err());
+    }
+
+    fn demo(args: &[&str]) -> Result<bool, clap::Error> {
+        let cli = Cli::try_parse_from([&["vouch", "serve"], args].concat())?;
+        match cli.command {
+            Command::Serve(serve) => Ok(serve.demo),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn demo_is_off_unless_asked_for_with_true_1_or_the_bare_flag() {
+        if std::env::var_os("VOUCH_DEMO").is_some() {
+            return; // the environment would decide the default
+        }
+        assert!(!demo(&[]).unwrap());
+        assert!(demo(&["--demo"]).unwrap());
+        assert!(demo(&["--demo=true"]).unwrap());
+        assert!(demo(&["--demo=1"]).unwrap());
+        assert!(!demo(&["--demo=false"]).unwrap());
+        assert!(!demo(&["--demo=0"]).unwrap());
+        assert!(demo(&["--demo=yes"]).is_err());
     }
 }

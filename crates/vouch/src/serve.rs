@@ -16,6 +16,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         admin_token: args.admin_token,
         allow_private_webhooks: args.allow_private_webhooks,
+        demo: args.demo,
         log_format,
         webhook_retry_schedule_ms: args.webhook_retry_schedule,
         trusted_proxies: args.trusted_proxies.unwrap_or_default(),

@@ -1,13 +1,14 @@
-//! The browser SDK (`/sdk/vouch.js`, `/sdk/vouch.d.ts`) and the `/demo` page:
-//! a small "customer app" with its own "customer backend" route that signs
-//! user ids, served for test environments only.
-
-use std::sync::OnceLock;
+//! The `/demo` page: a small "customer app" with its own "customer backend"
+//! route that signs user ids. It exists only when the server runs with
+//! `--demo` (`VOUCH_DEMO=true`), and even then serves test environments only:
+//! the signing route signs any user id for whoever asks, so anyone who can
+//! reach the server can impersonate any user of a test environment.
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,6 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::JsonBody;
 use crate::state::{AppState, EnvContext};
 
-const SDK_JS: &str = include_str!("../../../../sdk/js/vouch.js");
-const SDK_DTS: &str = include_str!("../../../../sdk/js/vouch.d.ts");
 const DEMO_HTML: &str = include_str!("../../assets/demo/index.html");
 const DEMO_JS: &str = include_str!("../../assets/demo/demo.js");
 const DEMO_CSS: &str = include_str!("../../assets/demo/demo.css");
@@ -32,8 +31,6 @@ const DEMO_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/sdk/vouch.js", get(sdk_js))
-        .route("/sdk/vouch.d.ts", get(sdk_dts))
         .route("/demo", get(demo_page))
         .route("/demo/demo.js", get(demo_js))
         .route("/demo/demo.css", get(demo_css))
@@ -41,61 +38,23 @@ pub fn router() -> Router<AppState> {
         .route("/demo/api/sign", post(demo_sign))
 }
 
-// ---- SDK files -------------------------------------------------------------
+/// Extracted first by every demo handler: without `--demo` the request ends
+/// here with 404, before its body is read.
+struct DemoOn;
 
-/// A strong ETag from the file's SHA-256, computed once.
-fn etag(cell: &'static OnceLock<String>, body: &str) -> &'static str {
-    cell.get_or_init(|| {
-        let hash = vouch_core::keys::sha256(body.as_bytes());
-        let hex: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
-        format!("\"{hex}\"")
-    })
-}
+impl FromRequestParts<AppState> for DemoOn {
+    type Rejection = ApiError;
 
-/// Any site may load the SDK (CORS `*`); browsers cache it for five minutes,
-/// then revalidate with the ETag.
-fn sdk_file(
-    headers: &HeaderMap,
-    body: &'static str,
-    content_type: &'static str,
-    tag: &'static str,
-) -> Response {
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let common = [
-        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        (
-            header::CACHE_CONTROL,
-            "public, max-age=300, stale-while-revalidate=86400",
-        ),
-        (header::ETAG, tag),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (
-            header::HeaderName::from_static("cross-origin-resource-policy"),
-            "cross-origin",
-        ),
-    ];
-    if not_modified {
-        return (StatusCode::NOT_MODIFIED, common).into_response();
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.config.demo {
+            Ok(Self)
+        } else {
+            Err(ApiError::new(
+                ErrorCode::NotFound,
+                "No such page: the demo is off (start Vouch with --demo to serve it for test environments).",
+            ))
+        }
     }
-    (common, [(header::CONTENT_TYPE, content_type)], body).into_response()
-}
-
-async fn sdk_js(headers: HeaderMap) -> Response {
-    static TAG: OnceLock<String> = OnceLock::new();
-    sdk_file(&headers, SDK_JS, JS, etag(&TAG, SDK_JS))
-}
-
-async fn sdk_dts(headers: HeaderMap) -> Response {
-    static TAG: OnceLock<String> = OnceLock::new();
-    sdk_file(
-        &headers,
-        SDK_DTS,
-        "application/typescript; charset=utf-8",
-        etag(&TAG, SDK_DTS),
-    )
 }
 
 // ---- Demo page -------------------------------------------------------------
@@ -168,6 +127,7 @@ fn page_headers(content_type: &'static str) -> [(header::HeaderName, HeaderValue
 }
 
 async fn demo_page(
+    _: DemoOn,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
@@ -188,15 +148,15 @@ async fn demo_page(
     Ok((page_headers("text/html; charset=utf-8"), html).into_response())
 }
 
-async fn demo_js() -> Response {
+async fn demo_js(_: DemoOn) -> Response {
     (page_headers(JS), DEMO_JS).into_response()
 }
 
-async fn demo_css() -> Response {
+async fn demo_css(_: DemoOn) -> Response {
     (page_headers("text/css; charset=utf-8"), DEMO_CSS).into_response()
 }
 
-async fn demo_icon() -> Response {
+async fn demo_icon(_: DemoOn) -> Response {
     (page_headers("image/svg+xml"), DEMO_ICON).into_response()
 }
 
@@ -215,7 +175,11 @@ struct DemoSignOut {
 /// The demo's "customer backend": signs a user id with the environment's
 /// newest active secret, as the customer's own server would. Test
 /// environments only; a real backend signs only its signed-in user's id.
-async fn demo_sign(State(state): State<AppState>, body: JsonBody) -> ApiResult<Json<DemoSignOut>> {
+async fn demo_sign(
+    _: DemoOn,
+    State(state): State<AppState>,
+    body: JsonBody,
+) -> ApiResult<Json<DemoSignOut>> {
     let input: DemoSignIn = body.parse()?;
     crate::widget::check_id("user_id", &input.user_id)?;
     let ctx = state

@@ -1,7 +1,8 @@
-//! Browser-facing pages: the SDK file, the demo page and the admin UI.
+//! Browser-facing pages: the SDK files, the demo page and the admin UI.
 
 mod admin;
 mod demo;
+mod sdk;
 
 use axum::Router;
 
@@ -9,5 +10,8 @@ use crate::state::AppState;
 
 /// HTML pages and static assets (not part of the JSON API's OpenAPI document).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(demo::router()).merge(admin::router())
+    Router::new()
+        .merge(sdk::router())
+        .merge(demo::router())
+        .merge(admin::router())
 }

@@ -596,3 +596,23 @@ pub async fn raw_exchange(
     }
     String::from_utf8_lossy(&got).into_owned()
 }
+
+/// The start-up banner of a first start on an empty data directory in `dir`, with the
+/// configuration `configure` adjusts; the store is closed again before returning.
+pub async fn first_start_banner(
+    dir: &Path,
+    configure: impl FnOnce(&mut vouch_server::Config),
+) -> String {
+    let mut config = vouch_server::Config {
+        addr: "127.0.0.1:8080".into(),
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    pg::configure(&mut config, dir).await;
+    configure(&mut config);
+    let started = vouch_server::bootstrap::start(config)
+        .await
+        .expect("a first start");
+    started.state.store.close().await;
+    started.banner
+}

@@ -1,4 +1,5 @@
-// Types for the Vouch browser SDK (vouch.js).
+// Types for the Vouch browser SDK: the ES module `vouch.js`, and the classic script
+// `vouch.global.js`, whose `window.Vouch` is the same object as this module's `Vouch`.
 
 export type Attributes = Record<string, unknown>;
 
@@ -110,6 +111,8 @@ export interface VouchClient {
 
 export declare const Vouch: {
   init(options: VouchOptions): VouchClient;
+  /** The same class as the `VouchError` export (handy with the classic script's `window.Vouch`). */
+  VouchError: typeof VouchError;
 };
 
 export default Vouch;
