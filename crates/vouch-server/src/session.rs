@@ -45,6 +45,9 @@ pub enum SessionError {
     Expired,
 }
 
+/// The prefix of session signing key ids (`sig_…`), as published in the JWKS.
+pub const SIGNING_KEY_PREFIX: &str = "sig";
+
 fn seal_context(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
@@ -53,7 +56,9 @@ fn seal_context(kid: &str) -> String {
 pub fn new_signing_key(master: &MasterKey, now: Ts) -> anyhow::Result<SigningKeyRecord> {
     let mut seed = Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let kid = vouch_core::keys::generate_id("sk");
+    // Not `sk_`: that is the prefix of identity secrets, which secret scanners match, and
+    // a public key id must not look like one. Keys stored with an `sk_` id still load.
+    let kid = vouch_core::keys::generate_id(SIGNING_KEY_PREFIX);
     signing_key_from_seed(master, &kid, &seed, now)
 }
 
@@ -334,5 +339,49 @@ mod tests {
         // Keys loaded again (a rotation) start with an empty cache.
         let again = SessionKeys::load(&master, std::slice::from_ref(&rec), 1_000).unwrap();
         assert!(again.verified.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn new_signing_keys_are_not_named_like_identity_secrets() {
+        let master = MasterKey::generate().unwrap();
+        let rec = new_signing_key(&master, 1_000).unwrap();
+        assert!(rec.kid.starts_with("sig_"), "{}", rec.kid);
+        assert!(!rec.kid.starts_with("sk_"));
+    }
+
+    #[test]
+    fn keys_stored_with_the_old_sk_prefix_still_sign_and_verify() {
+        let (master, _, _, claims) = fixture(Some(VerifiedBy::Token));
+        // A record as earlier versions wrote it: the kid is part of the sealing context.
+        let seed = [7u8; 32];
+        let old_kid = "sk_0123456789abcdefghijklmn".to_string();
+        let old = SigningKeyRecord {
+            kid: old_kid.clone(),
+            ciphertext: master.seal(&seed, &seal_context(&old_kid)).unwrap(),
+            public_key: ed25519_dalek::SigningKey::from_bytes(&seed)
+                .verifying_key()
+                .to_bytes()
+                .to_vec(),
+            created_at: 500,
+            retired_at: None,
+        };
+        let keys = SessionKeys::load(&master, std::slice::from_ref(&old), 1_000).unwrap();
+        assert_eq!(keys.current_kid(), old_kid);
+        let token = keys.issue(&claims).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        // After a rotation to a `sig_` key, tokens of the old key still verify.
+        let mut retired = old.clone();
+        retired.retired_at = Some(1_000);
+        let new = new_signing_key(&master, 1_000).unwrap();
+        let rotated = SessionKeys::load(&master, &[retired, new.clone()], 1_000).unwrap();
+        assert_eq!(rotated.current_kid(), new.kid);
+        assert_eq!(rotated.verify(&token).unwrap(), claims);
+        let kids: Vec<&str> = rotated.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new.kid.as_str()));
     }
 }
