@@ -169,3 +169,24 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/**
+ * A customer's site on its own origin (127.0.0.1, another port): serves `pages`, a map of
+ * path → HTML, and 404 for anything else. Resolves to {url, close()}.
+ */
+export async function serveSite(pages) {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    const body = pages[new URL(req.url, "http://site").pathname];
+    if (body === undefined) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(body);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
