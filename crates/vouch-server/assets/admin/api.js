@@ -1,5 +1,5 @@
-// The admin API client: the session cookie authenticates, and every write
-// echoes the CSRF cookie in the X-CSRF-Token header.
+// The admin API client, and every endpoint the console calls: the session cookie
+// authenticates, and every write echoes the CSRF cookie in the X-CSRF-Token header.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -78,4 +78,18 @@ export const Api = {
   audit: (env, cursor) => api("GET", `${envPath(env)}/audit${cursor ? `?cursor=${enc(cursor)}` : ""}`),
   diagnose: (env, body) => api("POST", `${envPath(env)}/diagnose`, body),
   logout: () => api("POST", "/admin/logout"),
+};
+
+const hooks = (env) => `${envPath(env)}/webhooks`;
+const hook = (env, id) => `${hooks(env)}/${enc(id)}`;
+
+/** Webhook endpoints of an environment and their delivery log. */
+export const WebhookApi = {
+  list: (env) => api("GET", hooks(env)),
+  create: (env, body) => api("POST", hooks(env), body),
+  remove: (env, id) => api("DELETE", hook(env, id)),
+  deliveries: (env, id, cursor) => api("GET", `${hook(env, id)}/deliveries?limit=20${cursor ? `&cursor=${enc(cursor)}` : ""}`),
+  enable: (env, id) => api("POST", `${hook(env, id)}/enable`),
+  replay: (env, id) => api("POST", `${hook(env, id)}/replay`),
+  rotate: (env, id) => api("POST", `${hook(env, id)}/rotate-secret`, {}),
 };

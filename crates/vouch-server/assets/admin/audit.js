@@ -2,8 +2,9 @@
 // reveals, exposures, settings changes.
 
 import { Api } from "./api.js";
-import { h, mount, badge, button, card, pageHeader, table, time, icon } from "./dom.js";
-import { go, links } from "./app.js";
+import { h, mount, time, icon, richText } from "./dom.js";
+import { badge, button, card, pageHeader, table, idText } from "./widgets.js";
+import { go, links } from "./router.js";
 
 const KINDS = {
   "identity.rejected": ["Rejected identify", "danger"],
@@ -34,8 +35,8 @@ function details(a) {
   const d = a.detail || {};
   if (a.kind === "identity.rejected") {
     return h("div", { class: "audit-detail" },
-      h("div", {}, d.code ? h("code", { class: "code-tag" }, d.code) : null, " ", d.message || ""),
-      d.diagnosis ? h("div", { class: "diagnosis", "data-diagnosis": "" }, icon("search", "icon icon-xs"), h("span", {}, "Likely cause: "), h("strong", {}, d.diagnosis)) : null);
+      h("div", {}, d.code ? h("code", { class: "code-tag" }, d.code) : null, " ", richText(d.message || "")),
+      d.diagnosis ? h("div", { class: "diagnosis", "data-diagnosis": "" }, icon("search", "icon icon-xs"), h("span", {}, "Likely cause: "), h("strong", {}, richText(d.diagnosis))) : null);
   }
   if (a.kind === "environment.updated") return h("span", {}, settingsSummary(d));
   if (a.kind === "secret.rotated" && d.others_expire_at) {
@@ -43,15 +44,15 @@ function details(a) {
   }
   if (a.kind === "secret.created" && !d.message) return h("span", {}, "New identity secret created by an admin.");
   if (a.kind === "secret.imported" && !d.message) return h("span", {}, "Secret imported from another system by an admin.");
-  if (d.diagnosis) return h("span", {}, d.diagnosis);
-  if (d.message) return h("span", {}, d.message);
+  if (d.diagnosis) return h("span", {}, richText(d.diagnosis));
+  if (d.message) return h("span", {}, richText(d.message));
   const keys = Object.keys(d);
   return keys.length ? h("code", { class: "small" }, JSON.stringify(d)) : h("span", { class: "muted" }, "—");
 }
 
 function subject(env, a) {
   return h("div", { class: "subject" },
-    a.user_id ? h("a", { href: links.user(env.id, a.user_id) }, a.user_id) : null,
+    a.user_id ? h("a", { href: links.user(env.id, a.user_id), class: "mono-ish" }, idText(a.user_id)) : null,
     a.key_id ? h("code", { class: "small" }, a.key_id) : null,
     !a.user_id && !a.key_id ? h("span", { class: "muted" }, "—") : null);
 }
@@ -75,7 +76,7 @@ export async function renderAudit(ctx) {
     { label: "Event", render: (a) => kindBadge(a.kind) },
     { label: "User / key", render: (a) => subject(env, a) },
     { label: "Details", cls: "wide", render: details },
-  ], page.data, { empty: "Nothing recorded yet.", rowAttrs: (a) => ({ "data-audit-kind": a.kind }) });
+  ], page.data, { label: "Audit log", empty: "Nothing recorded yet.", rowAttrs: (a) => ({ "data-audit-kind": a.kind }) });
   mount(container,
     pageHeader("Audit log", "Failed verifications with a diagnosis of the likely mistake, and every change to keys and settings.", null, env.name),
     rejected ? h("div", { class: "alert alert-warning" }, icon("alert"),

@@ -1,4 +1,4 @@
-// DOM helpers. Data only ever reaches the page as text nodes or attribute
+// DOM primitives. Data only ever reaches the page as text nodes or attribute
 // values, never as markup, so nothing an end user typed can run here.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -69,26 +69,6 @@ export function icon(name, cls = "icon") {
   return svg;
 }
 
-export function badge(text, kind = "neutral", iconName) {
-  return h("span", { class: `badge badge-${kind}` }, iconName ? icon(iconName, "icon icon-xs") : null, text);
-}
-
-export function verifiedBadge(user) {
-  if (user.verified) {
-    const how = user.verified_by ? ` · ${user.verified_by}` : "";
-    return h("span", { class: "badge badge-success", "data-mark": "verified", title: "Identity proven by the customer's backend" },
-      icon("check", "icon icon-xs"), `Verified${how}`);
-  }
-  return h("span", { class: "badge badge-warning", "data-mark": "unverified", title: "No proof of identity: anyone who knows this id could have sent it" },
-    icon("alert", "icon icon-xs"), "Unverified");
-}
-
-export function button(label, attrs = {}, iconName) {
-  const { variant = "secondary", size, ...rest } = attrs;
-  const cls = ["btn", `btn-${variant}`, size ? `btn-${size}` : "", rest.class || ""].filter(Boolean).join(" ");
-  return h("button", { type: "button", ...rest, class: cls }, iconName ? icon(iconName) : null, label);
-}
-
 const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export function fmtDate(iso) {
@@ -110,135 +90,43 @@ export function fmtRelative(iso) {
   return rtf.format(Math.round(s / 86400), "day");
 }
 
-/** A time element: absolute date, relative in the tooltip. */
-export function time(iso) {
-  return h("time", { datetime: iso || "", title: iso ? fmtRelative(iso) : "" }, fmtDate(iso));
+const shortFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+const dayFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+
+/** A compact date for dense tables: no year this year, no time in other years. */
+export function fmtShort(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.getFullYear() === new Date().getFullYear() ? shortFmt.format(d) : dayFmt.format(d);
 }
 
-export function card(title, opts = {}, ...body) {
-  const { actions, subtitle, cls } = opts;
-  return h("section", { class: `card ${cls || ""}` },
-    title ? h("header", { class: "card-head" },
-      h("div", {}, h("h2", { class: "card-title" }, title), subtitle ? h("p", { class: "card-sub" }, subtitle) : null),
-      actions ? h("div", { class: "card-actions" }, actions) : null) : null,
-    h("div", { class: "card-body" }, body));
+/** A time element: absolute date (compact with `{short: true}`), relative and full in the tooltip. */
+export function time(iso, { short = false } = {}) {
+  const title = iso ? `${fmtRelative(iso)} · ${fmtDate(iso)}` : "";
+  return h("time", { datetime: iso || "", title }, short ? fmtShort(iso) : fmtDate(iso));
 }
 
-export function pageHeader(title, subtitle, actions, eyebrow) {
-  return h("div", { class: "page-head" },
-    h("div", {}, eyebrow ? h("div", { class: "eyebrow" }, eyebrow) : null,
-      h("h1", {}, title), subtitle ? h("p", { class: "page-sub" }, subtitle) : null),
-    actions ? h("div", { class: "page-actions" }, actions) : null);
+/**
+ * A server message as nodes: `backticked` spans become <code> elements, the rest text
+ * nodes. Built with textContent only, so a message can never inject markup.
+ */
+export function richText(message) {
+  const parts = String(message ?? "").split("`");
+  // An odd count of backticks leaves the last one unpaired: keep it as text.
+  if (parts.length % 2 === 0) parts[parts.length - 2] += `\`${parts.pop()}`;
+  return parts.map((part, i) => (i % 2 === 1 ? h("code", { class: "inline-code" }, part) : part)).filter((p) => p !== "");
 }
 
-export function table(columns, rows, opts = {}) {
-  const thead = h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.cls || "" }, c.label))));
-  const tbody = h("tbody", {});
-  if (rows.length === 0) {
-    tbody.append(h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, opts.empty || "Nothing here yet.")));
+/**
+ * An identifier that may wrap only after its separators (`_ - . @ / : |`), never in the
+ * middle of a word: text nodes with <wbr> after each separator.
+ */
+export function breakable(text) {
+  const out = [];
+  for (const piece of String(text).split(/(?<=[_\-.@/:|])/)) {
+    if (out.length) out.push(h("wbr"));
+    out.push(piece);
   }
-  for (const r of rows) {
-    const tr = h("tr", opts.rowAttrs ? opts.rowAttrs(r) : {}, columns.map((c) => h("td", { class: c.cls || "" }, c.render(r))));
-    tbody.append(tr);
-  }
-  return h("div", { class: "table-wrap" }, h("table", { class: "table" }, thead, tbody));
-}
-
-export function switchControl({ checked, label, onchange, id }) {
-  const input = h("input", { type: "checkbox", role: "switch", id, "aria-label": label });
-  input.checked = !!checked;
-  input.addEventListener("change", () => onchange(input.checked, input));
-  return h("label", { class: "switch" }, input, h("span", { class: "slider", "aria-hidden": "true" }));
-}
-
-export function spinner() {
-  return h("div", { class: "loading" }, h("span", { class: "spinner" }), "Loading…");
-}
-
-export function errorBox(err) {
-  return h("div", { class: "alert alert-danger", role: "alert" },
-    icon("alert"), h("div", {}, h("strong", {}, err.code || "Error"), " ", err.message || String(err)));
-}
-
-// ---- toasts -------------------------------------------------------------
-
-export function toast(message, kind = "success") {
-  let host = document.getElementById("toasts");
-  if (!host) {
-    host = h("div", { id: "toasts", class: "toasts", "aria-live": "polite" });
-    document.body.append(host);
-  }
-  const t = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" },
-    icon(kind === "error" ? "alert" : "check"), h("span", {}, message));
-  host.append(t);
-  setTimeout(() => t.classList.add("toast-out"), 3800);
-  setTimeout(() => t.remove(), 4200);
-}
-
-// ---- dialogs ------------------------------------------------------------
-
-/** Opens a modal <dialog>; `build(close)` returns its body; resolves with the close value. */
-export function openDialog({ title, build, wide }) {
-  return new Promise((resolve) => {
-    let result;
-    const dlg = h("dialog", { class: `dialog ${wide ? "dialog-wide" : ""}`, "aria-label": title });
-    const close = (value) => {
-      result = value;
-      dlg.close();
-    };
-    dlg.addEventListener("close", () => {
-      dlg.remove();
-      resolve(result);
-    });
-    mount(dlg,
-      h("header", { class: "dialog-head" }, h("h2", {}, title),
-        h("button", { type: "button", class: "icon-btn", "aria-label": "Close", onclick: () => close(undefined) }, icon("x"))),
-      build(close));
-    document.body.append(dlg);
-    dlg.showModal();
-  });
-}
-
-/** A confirmation; resolves true when confirmed. */
-export function confirmDialog({ title, message, detail, confirmLabel = "Confirm", danger = false }) {
-  return openDialog({
-    title,
-    build: (close) => h("div", {},
-      h("div", { class: "dialog-body" }, h("p", {}, message), detail ? h("div", { class: "dialog-detail" }, detail) : null),
-      h("footer", { class: "dialog-foot" },
-        button("Cancel", { onclick: () => close(false) }),
-        button(confirmLabel, { variant: danger ? "danger" : "primary", "data-confirm": "", onclick: () => close(true) }))),
-  }).then((v) => v === true);
-}
-
-/** Copies text; falls back to a hidden textarea where the Clipboard API is unavailable. */
-export async function copyText(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    const ta = h("textarea", { class: "offscreen", readonly: true });
-    ta.value = text;
-    document.body.append(ta);
-    ta.select();
-    const ok = document.execCommand("copy");
-    ta.remove();
-    return ok;
-  }
-}
-
-/** A read-only secret value with a Copy button, shown once. */
-export function secretValueBox(value) {
-  const input = h("input", { class: "input mono", readonly: true, "data-secret-value": "" });
-  input.value = value;
-  return h("div", { class: "secret-box" }, input,
-    button("Copy", {
-      onclick: async () => {
-        if (await copyText(value)) toast("Copied to the clipboard");
-      },
-    }, "copy"));
-}
-
-export function kv(rows) {
-  return h("dl", { class: "kv" }, rows.filter(Boolean).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  return out;
 }

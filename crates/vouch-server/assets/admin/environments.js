@@ -1,8 +1,9 @@
 // Environments: the list and "New environment".
 
 import { Api } from "./api.js";
-import { h, mount, badge, button, card, pageHeader, table, time, openDialog, secretValueBox, toast, errorBox, copyText, icon } from "./dom.js";
-import { go, links } from "./app.js";
+import { h, mount, time, icon } from "./dom.js";
+import { badge, button, card, pageHeader, table, openDialog, secretValueBox, toast, errorBox, copyText } from "./widgets.js";
+import { go, links } from "./router.js";
 
 export function enforcementBadge(env) {
   return env.enforcement === "enforce"
@@ -35,6 +36,7 @@ export async function renderEnvironments({ container, stillCurrent, reload }) {
     { label: "Unverified users", cls: "num", render: (e) => String(e.unsigned_session_count) },
     { label: "Created", render: (e) => time(e.created_at) },
   ], envs, {
+    label: "Environments",
     empty: "No environments yet. Create one to get a publishable key and an identity secret.",
     rowAttrs: (e) => ({ class: "row-link", "data-env": e.id, onclick: (ev) => {
       if (!ev.target.closest("a,button")) go(links.identity(e.id));

@@ -3,11 +3,13 @@
 // signature checker.
 
 import { Api } from "./api.js";
+import { coverage, percent } from "./coverage.js";
+import { h, mount, icon, time, fmtRelative, richText } from "./dom.js";
 import {
-  h, mount, icon, badge, button, card, pageHeader, table, time, fmtRelative, switchControl,
-  confirmDialog, openDialog, toast, errorBox, copyText, kv,
-} from "./dom.js";
+  badge, button, card, pageHeader, table, switchControl, confirmDialog, openDialog, toast, errorBox, copyText, kv,
+} from "./widgets.js";
 import { keyChip, modeBadge, showNewSecret } from "./environments.js";
+import { dropQuery } from "./router.js";
 
 const GRACE = [
   [0, "Immediately (no grace period)"],
@@ -16,29 +18,33 @@ const GRACE = [
   [604800, "After 7 days"],
 ];
 
-const pct = (ratio) => `${Math.round(ratio * 100)} %`;
 const count = (n) => new Intl.NumberFormat().format(n);
 
 export async function renderIdentity(ctx) {
-  const { env, container, stillCurrent } = ctx;
+  const { env, container, stillCurrent, query } = ctx;
   const [secrets, hints, stats] = await Promise.all([
     Api.secrets(env.id),
     Api.secretHints(env.id).catch(() => ({ data: [] })),
     Api.stats(env.id),
   ]);
   if (!stillCurrent()) return;
+  ctx.showSecrets?.(secrets.data);
   // aria-busy from the moment a change is sent until the page shows its result.
   ctx.busy = () => container.setAttribute("aria-busy", "true");
   const rerender = async () => {
     ctx.busy();
+    // The page is built anew: keep the keyboard where it was.
+    const focused = document.activeElement?.id;
     try {
       await ctx.refreshEnv();
       // Fetches first, then replaces the page's children in one go.
       await renderIdentity(ctx);
     } finally {
       container.removeAttribute("aria-busy");
+      if (focused) document.getElementById(focused)?.focus();
     }
   };
+  const active = secrets.data.filter((s) => s.status === "active");
   mount(container,
     pageHeader("Identity verification",
       "Prove who each end user is: the customer's backend signs the user id with an identity secret, and Vouch checks it on every identify.",
@@ -47,22 +53,47 @@ export async function renderIdentity(ctx) {
     enforcementCard(ctx, stats, rerender),
     secretsCard(ctx, secrets.data, hints.data, rerender),
     h("div", { class: "grid-2" }, accessCard(ctx, rerender), diagnoseCard(ctx)));
+  // The banner's "create a new identity secret" link lands here.
+  if (query?.get("new-secret")) {
+    query.delete("new-secret");
+    dropQuery();
+    setTimeout(() => rotateDialog(env, active, rerender));
+  }
 }
 
 // ---- enforcement --------------------------------------------------------
 
+const KINDS = [
+  ["verified", "Verified", "success"],
+  ["unverified", "Unverified", "warning"],
+  ["rejected", "Rejected", "danger"],
+];
+
 function statColumn(label, w) {
-  const accepted = w.verified + w.unverified;
-  const share = accepted ? w.verified / accepted : 0;
-  const fill = h("span", { class: "bar-fill" });
-  fill.style.width = `${Math.round(share * 100)}%`;
-  return h("div", { class: "stat", "data-window": label },
+  const c = coverage(w);
+  const bar = h("div", {
+    class: "bar",
+    role: "img",
+    "aria-label": c.total
+      ? `${percent(c.parts.verified)} verified, ${percent(c.parts.unverified)} unverified, ${percent(c.parts.rejected)} rejected`
+      : "No identifies",
+  });
+  for (const [kind] of KINDS) {
+    if (!c.parts[kind]) continue;
+    const seg = h("span", { class: `bar-seg bar-${kind}`, "data-kind": kind });
+    seg.style.width = `${(c.parts[kind] * 100).toFixed(2)}%`;
+    bar.append(seg);
+  }
+  const headline = c.total
+    ? h("div", { class: "stat-share" }, h("strong", {}, percent(c.share)), " would fail with enforcement on")
+    : h("div", { class: "stat-share" }, "No identifies");
+  return h("div", { class: "stat", "data-window": label, "data-tone": c.tone, "data-share": c.share.toFixed(4) },
     h("div", { class: "stat-label" }, label),
-    h("div", { class: "bar", title: `${pct(share)} verified` }, fill),
+    headline,
+    bar,
     h("dl", { class: "stat-counts" },
-      h("div", {}, h("dt", {}, h("span", { class: "dot dot-success" }), "Verified"), h("dd", {}, count(w.verified))),
-      h("div", {}, h("dt", {}, h("span", { class: "dot dot-warning" }), "Unverified"), h("dd", {}, count(w.unverified))),
-      h("div", {}, h("dt", {}, h("span", { class: "dot dot-danger" }), "Rejected"), h("dd", {}, count(w.rejected)))));
+      KINDS.map(([kind, name, tone]) => h("div", {},
+        h("dt", {}, h("span", { class: `dot dot-${tone}` }), name), h("dd", {}, count(w[kind] ?? 0))))));
 }
 
 function enforcementCard(ctx, stats, rerender) {
@@ -70,33 +101,34 @@ function enforcementCard(ctx, stats, rerender) {
   const on = env.enforcement === "enforce";
   const week = stats.last_week;
   const weekTotal = week.verified + week.unverified;
+  const rejectedNote = week.rejected
+    ? [" ", h("strong", {}, count(week.rejected)), ` more ${week.rejected === 1 ? "was" : "were"} rejected for a wrong or missing proof.`]
+    : null;
   const sentence = on
     ? h("p", { class: "coverage-sentence", id: "coverage-sentence" },
       "Enforcement is on: identifies without a valid proof are rejected. ",
       h("strong", {}, count(week.rejected)), " rejected in the last 7 days.")
     : h("p", { class: "coverage-sentence", id: "coverage-sentence" },
       "Turning this on would have rejected ",
-      h("strong", { class: week.would_reject_ratio > 0 ? "text-warning" : "text-success" }, pct(week.would_reject_ratio)),
+      h("strong", { class: week.would_reject_ratio > 0 ? "text-warning" : "text-success" }, percent(week.would_reject_ratio)),
       " of identifies in the last 7 days",
-      weekTotal ? ` (${count(week.unverified)} of ${count(weekTotal)}).` : " (no identifies yet).");
+      weekTotal ? ` (${count(week.unverified)} of ${count(weekTotal)}).` : " (no identifies yet).",
+      rejectedNote);
 
   const toggle = switchControl({
     id: "enforcement-switch",
     label: "Require a valid proof on every identify",
     checked: on,
-    onchange: async (checked, input) => {
-      const ok = await confirmDialog({
-        title: checked ? "Turn enforcement on?" : "Turn enforcement off?",
-        message: checked
-          ? `Every identify without a valid signature or token will be rejected with signature_required. In the last 7 days that would have been ${pct(week.would_reject_ratio)} of identifies.`
-          : "Identifies without a proof will be accepted again and shown as unverified. A wrong signature is still rejected.",
-        confirmLabel: checked ? "Turn on enforcement" : "Turn off enforcement",
-        danger: !checked,
-      });
-      if (!ok) {
-        input.checked = !checked;
-        return;
-      }
+    // The switch moves only once the dialog is confirmed.
+    confirm: (next) => confirmDialog({
+      title: next ? "Turn enforcement on?" : "Turn enforcement off?",
+      message: next
+        ? `Every identify without a valid signature or token will be rejected with signature_required. In the last 7 days that would have been ${percent(week.would_reject_ratio)} of identifies.`
+        : "Identifies without a proof will be accepted again and shown as unverified. A wrong signature is still rejected.",
+      confirmLabel: next ? "Turn on enforcement" : "Turn off enforcement",
+      danger: !next,
+    }),
+    onchange: async (checked) => {
       ctx.busy();
       try {
         await Api.updateEnvironment(env.id, { enforcement: checked ? "enforce" : "off" });
@@ -113,7 +145,7 @@ function enforcementCard(ctx, stats, rerender) {
       h("div", { class: "enforce-main" },
         h("div", { class: "setting" },
           h("div", {},
-            h("div", { class: "setting-title" }, "Require identity verification ",
+            h("div", { class: "setting-title", id: "enforcement-title" }, "Require identity verification ",
               on ? badge("On", "success", "lock") : badge("Off", "neutral")),
             h("p", { class: "setting-desc" },
               "Once a user id has been verified it always needs a proof, whatever this setting. ",
@@ -212,11 +244,12 @@ function secretsCard(ctx, secrets, hints, rerender) {
     { label: "Status", render: statusBadge },
     { label: "Created", render: (s) => time(s.created_at) },
     { label: "", cls: "actions", render: revokeBtn },
-  ], secrets, { empty: "No identity secrets: create or import one.", rowAttrs: (s) => ({ "data-key-id": s.id, "data-status": s.status }) });
+  ], secrets, { label: "Identity secrets", empty: "No identity secrets: create or import one.", rowAttrs: (s) => ({ "data-key-id": s.id, "data-status": s.status }) });
 
   const actions = [
     button("Import", { onclick: () => importDialog(env, rerender), "data-action": "import" }, "upload"),
-    button("Rotate secret", { variant: "primary", onclick: () => rotateDialog(env, active, rerender), "data-action": "rotate" }, "rotate"),
+    button(active.length ? "Rotate secret" : "Create secret", { variant: "primary", onclick: () => rotateDialog(env, active, rerender), "data-action": "rotate" },
+      active.length ? "rotate" : "plus"),
   ];
   return card("Identity secrets", {
     actions,
@@ -224,19 +257,29 @@ function secretsCard(ctx, secrets, hints, rerender) {
   }, rows);
 }
 
+/** What happens to the current secrets when a new one is created, for 0, 1 or n of them. */
+export function rotationSentence(activeCount) {
+  if (activeCount === 0) {
+    return "There is no active secret, so every signed identify fails now. The new secret verifies as soon as it is created: put it in your backend's configuration.";
+  }
+  const who = activeCount === 1 ? "The current secret keeps" : `The ${activeCount} active secrets keep`;
+  return `A new secret is created. ${who} verifying until the grace period ends, so you can deploy the new one first.`;
+}
+
 function rotateDialog(env, active, rerender) {
+  const none = active.length === 0;
   openDialog({
-    title: "Rotate the identity secret",
+    title: none ? "Create an identity secret" : "Rotate the identity secret",
     build: (close) => {
       const select = h("select", { class: "input", id: "grace" }, GRACE.map(([v, l]) => h("option", { value: v }, l)));
       select.value = "86400";
       const err = h("div", {});
-      const go = button("Create new secret", { variant: "primary", "data-confirm": "" }, "rotate");
+      const go = button(none ? "Create secret" : "Create new secret", { variant: "primary", "data-confirm": "" }, none ? "plus" : "rotate");
       go.addEventListener("click", async () => {
         go.disabled = true;
         try {
-          const grace = Number(select.value);
-          const s = await Api.createSecret(env.id, { rotate: true, grace_seconds: grace });
+          const body = none ? {} : { rotate: true, grace_seconds: Number(select.value) };
+          const s = await Api.createSecret(env.id, body);
           close(true);
           await showNewSecret(s.value, s.id);
           await rerender();
@@ -247,9 +290,9 @@ function rotateDialog(env, active, rerender) {
       });
       return h("div", {},
         h("div", { class: "dialog-body" },
-          h("p", {}, "A new secret is created. The ", h("strong", {}, `${active.length} active secret${active.length === 1 ? "" : "s"}`),
-            " keep verifying until the grace period ends, so you can deploy the new one first."),
-          h("label", { class: "label", for: "grace" }, "Old secrets stop working"), select, err),
+          h("p", { "data-rotation-sentence": "" }, rotationSentence(active.length)),
+          none ? null : [h("label", { class: "label", for: "grace" }, "Old secrets stop working"), select],
+          err),
         h("footer", { class: "dialog-foot" }, button("Cancel", { onclick: () => close(false) }), go));
     },
   });
@@ -359,7 +402,7 @@ function diagnoseCard(ctx) {
       const r = await Api.diagnose(env.id, { user_id: uid.value, signature: sig.value.trim() });
       mount(out, h("div", { class: `alert ${r.valid ? "alert-success" : "alert-warning"}` },
         icon(r.valid ? "check" : "alert"),
-        h("div", {}, h("strong", {}, r.valid ? "Valid" : "Does not verify"), " — ", r.message)));
+        h("div", {}, h("strong", {}, r.valid ? "Valid" : "Does not verify"), " — ", richText(r.message))));
     } catch (e) {
       mount(out, errorBox(e));
     }

@@ -1,8 +1,9 @@
 // The users table (filter, cursor pagination) and one user's detail.
 
 import { Api } from "./api.js";
-import { h, mount, icon, badge, button, card, pageHeader, table, time, verifiedBadge, kv } from "./dom.js";
-import { go, links } from "./app.js";
+import { h, mount, icon, time } from "./dom.js";
+import { badge, button, card, pageHeader, table, verifiedBadge, kv, idText, wrappedId } from "./widgets.js";
+import { go, links } from "./router.js";
 
 const FILTERS = [["", "All"], ["true", "Verified"], ["false", "Unverified"]];
 const PAGE = 25;
@@ -31,19 +32,20 @@ export async function renderUsers(ctx) {
     FILTERS.map(([v, label]) => h("a", {
       href: links.users(env.id, qs({ verified: v })),
       class: `seg ${verified === v ? "active" : ""}`,
-      "aria-pressed": verified === v ? "true" : "false",
+      "aria-current": verified === v ? "true" : undefined,
       "data-filter": v || "all",
     }, label)));
 
   const rows = table([
-    { label: "User", render: (u) => h("a", { href: links.user(env.id, u.id), class: "strong-link mono-ish" }, u.id) },
+    { label: "User", render: (u) => h("a", { href: links.user(env.id, u.id), class: "strong-link mono-ish" }, idText(u.id)) },
     { label: "Identity", render: verifiedBadge },
     { label: "Name", render: (u) => attrText(u.attributes.name) },
-    { label: "Email", render: (u) => attrText(u.attributes.email) },
-    { label: "Companies", cls: "num", render: (u) => String(u.companies.length) },
-    { label: "Verified", render: (u) => (u.verified_at ? time(u.verified_at) : h("span", { class: "muted" }, "never")) },
-    { label: "Last seen", render: (u) => time(u.updated_at) },
+    { label: "Email", render: (u) => idText(attrText(u.attributes.email), { class: "cell-email" }) },
+    { label: "Companies", cls: "num optional", render: (u) => String(u.companies.length) },
+    { label: "Verified", cls: "optional", render: (u) => (u.verified_at ? time(u.verified_at, { short: true }) : h("span", { class: "muted" }, "never")) },
+    { label: "Last seen", render: (u) => time(u.updated_at, { short: true }) },
   ], page.data, {
+    label: "Users",
     empty: verified === "false" ? "No unverified users. Every identify carried a valid proof." : "No users yet.",
     rowAttrs: (u) => ({ class: `row-link ${u.verified ? "" : "row-unverified"}`, "data-user": u.id, onclick: (ev) => {
       if (!ev.target.closest("a,button")) go(links.user(env.id, u.id));
@@ -87,14 +89,14 @@ export async function renderUser(ctx, userId) {
     { label: "", cls: "actions", render: (k) => (verifiedKeys.has(k)
       ? h("span", { class: "badge badge-success", "data-attr-verified": k, title: "Proven by an attributes signature or identity token; locked against unproven updates" }, icon("lock", "icon icon-xs"), "Verified")
       : badge("Unverified", "neutral")) },
-  ], allKeys, { empty: "No attributes." });
+  ], allKeys, { empty: "No attributes.", label: "Attributes" });
 
   const companies = table([
-    { label: "Company", render: (c) => h("code", {}, c.id) },
+    { label: "Company", render: (c) => h("code", {}, idText(c.id)) },
     { label: "Name", render: (c) => attrText(c.attributes.name) },
     { label: "Identity", render: (c) => (c.verified ? badge("Verified", "success", "check") : badge("Unverified", "warning", "alert")) },
     { label: "Since", render: (c) => time(c.created_at) },
-  ], user.companies, { empty: "Not in any company." });
+  ], user.companies, { empty: "Not in any company.", label: "Companies" });
 
   const evs = table([
     { label: "Event", render: (e) => h("code", {}, e.event) },
@@ -103,7 +105,7 @@ export async function renderUser(ctx, userId) {
       return keys.length ? h("span", { class: "props" }, keys.slice(0, 4).map((k) => h("span", { class: "prop" }, `${k}: ${attrText(e.properties[k])}`))) : h("span", { class: "muted" }, "—");
     } },
     { label: "When", render: (e) => time(e.created_at) },
-  ], events.data, { empty: "No events tracked for this user." });
+  ], events.data, { empty: "No events tracked for this user.", label: "Recent events" });
 
   const verification = user.verified
     ? kv([
@@ -121,7 +123,7 @@ export async function renderUser(ctx, userId) {
       kv([["First seen", time(user.created_at)], ["Last updated", time(user.updated_at)]]));
 
   mount(container,
-    pageHeader(user.id, null, verifiedBadge(user), "User"),
+    pageHeader(wrappedId(user.id), null, verifiedBadge(user), "User"),
     h("div", { class: "grid-2 grid-user" },
       card("How this identity was verified", {}, verification),
       card("Attributes", { subtitle: `${verifiedKeys.size} verified of ${allKeys.length}` }, attrs)),

@@ -2,13 +2,11 @@
 // signing secret (shown once, when created or rotated), re-enabling and
 // replaying a disabled endpoint, and every delivery attempt.
 
-import { api, envPath } from "./api.js";
+import { WebhookApi } from "./api.js";
+import { h, mount, icon, time, fmtDate } from "./dom.js";
 import {
-  h, mount, icon, button, card, pageHeader, table, time, fmtDate,
-  confirmDialog, openDialog, toast, errorBox, secretValueBox, kv,
-} from "./dom.js";
-
-const enc = encodeURIComponent;
+  button, card, pageHeader, table, confirmDialog, openDialog, toast, errorBox, secretValueBox, kv, wrappedId, idText,
+} from "./widgets.js";
 
 export const EVENT_TYPES = [
   ["user.created", "A user is seen for the first time"],
@@ -18,19 +16,6 @@ export const EVENT_TYPES = [
   ["secret.revoked", "An identity secret is revoked"],
   ["secret.exposed", "An identity secret was reported as exposed"],
 ];
-
-const hooks = (env) => `${envPath(env)}/webhooks`;
-const hook = (env, id) => `${hooks(env)}/${enc(id)}`;
-
-const WebhookApi = {
-  list: (env) => api("GET", hooks(env)),
-  create: (env, body) => api("POST", hooks(env), body),
-  remove: (env, id) => api("DELETE", hook(env, id)),
-  deliveries: (env, id, cursor) => api("GET", `${hook(env, id)}/deliveries?limit=20${cursor ? `&cursor=${enc(cursor)}` : ""}`),
-  enable: (env, id) => api("POST", `${hook(env, id)}/enable`),
-  replay: (env, id) => api("POST", `${hook(env, id)}/replay`),
-  rotate: (env, id) => api("POST", `${hook(env, id)}/rotate-secret`, {}),
-};
 
 /** At most `n` characters, with an ellipsis when cut. */
 function truncate(text, n) {
@@ -117,7 +102,7 @@ function endpointCard(ctx, w, rerender) {
   const el = h("section", { class: "card webhook", "data-webhook-id": w.id, "data-disabled": w.disabled ? "true" : "false" },
     h("header", { class: "card-head" },
       h("div", { class: "webhook-head" },
-        h("h2", { class: "card-title webhook-url mono-ish", title: w.url }, w.url),
+        h("h2", { class: "card-title webhook-url mono-ish", title: w.url }, wrappedId(w.url)),
         h("div", { class: "webhook-meta" }, eventTypes(w),
           h("span", { class: "muted small" }, h("code", {}, w.id), " · added ", time(w.created_at)))),
       h("div", { class: "card-actions webhook-actions" }, actions)),
@@ -160,13 +145,14 @@ function deliveriesTable(ctx, w) {
       mount(body,
         table([
           { label: "Time", render: (a) => time(a.created_at) },
-          { label: "Message", render: (a) => h("code", { class: "small", "data-message-id": a.message_id }, a.message_id) },
+          { label: "Message", render: (a) => h("code", { class: "small", "data-message-id": a.message_id }, idText(a.message_id)) },
           { label: "Attempt", cls: "num", render: (a) => `#${a.attempt}` },
           { label: "Result", render: resultCell },
           { label: "Latency", cls: "num", render: (a) => `${a.latency_ms} ms` },
           { label: "Response", cls: "wide", render: responseCell },
           { label: "Next retry", render: (a) => (a.next_retry_at ? time(a.next_retry_at) : h("span", { class: "muted" }, a.success ? "—" : "None")) },
         ], page.data, {
+          label: "Delivery attempts",
           empty: "No delivery attempts yet.",
           rowAttrs: (a) => ({ "data-delivery": a.delivery_id, "data-success": a.success ? "true" : "false", "data-attempt": a.attempt }),
         }),

@@ -44,6 +44,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("api.js", JS, include_str!("../../assets/admin/api.js")),
     ("dom.js", JS, include_str!("../../assets/admin/dom.js")),
     (
+        "router.js",
+        JS,
+        include_str!("../../assets/admin/router.js"),
+    ),
+    (
+        "widgets.js",
+        JS,
+        include_str!("../../assets/admin/widgets.js"),
+    ),
+    (
+        "coverage.js",
+        JS,
+        include_str!("../../assets/admin/coverage.js"),
+    ),
+    (
         "environments.js",
         JS,
         include_str!("../../assets/admin/environments.js"),
