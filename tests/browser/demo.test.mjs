@@ -149,4 +149,60 @@ describe("demo page", () => {
     const unknown = await fetch(`${server.url}/demo?env=env_doesnotexist`);
     assert.equal(unknown.status, 404);
   });
+
+  test("the hint is true with the page's defaults: unsigned is unverified, then refused once the id was verified", async () => {
+    const page = await openDemo();
+    const id = await page.inputValue("#user-id");
+    assert.match(id, /^user_\d{5}$/, "a fresh id on every load");
+    const hints = await text(page, "#hints");
+    assert.match(hints, /once an id has been verified, every identify of it needs a proof, whatever the enforcement setting/);
+    assert.doesNotMatch(hints, /until enforcement is on/);
+
+    await page.click("#unsigned");
+    await page.waitForSelector("#badge[data-state='unverified']", { timeout: 10_000 });
+    await page.click("#sign-in");
+    await page.waitForSelector("#badge[data-state='verified']", { timeout: 10_000 });
+    await page.click("#unsigned");
+    await page.waitForSelector("#badge[data-state='rejected']", { timeout: 10_000 });
+    assert.equal(await text(page, "#error-code"), "signature_required");
+    // The server's `signature` / `token` are shown as code, not as raw backticks.
+    const message = await text(page, "#error-message");
+    assert.doesNotMatch(message, /`/);
+    assert.deepEqual(await page.locator("#error-message code").allTextContents(), ["signature", "token"]);
+    assert.deepEqual(await page.locator("#flow .step-message code").allTextContents(), ["signature", "token"]);
+    // The console panel shows what DevTools shows: the message verbatim.
+    assert.match(await text(page, "#console"), /needs a `signature` or `token`/);
+    await page.close();
+  });
+
+  test("the support widget covers none of the page, at 1366 and at 390 px", async () => {
+    for (const viewport of [{ width: 1366, height: 768 }, { width: 390, height: 844 }]) {
+      const page = await browser.newPage();
+      await page.setViewportSize(viewport);
+      const res = await page.goto(`${server.url}/demo`);
+      assert.equal(res.status(), 200);
+      await page.waitForSelector("body[data-ready='true']");
+      await page.click("#tamper");
+      await page.waitForSelector("#badge[data-state='rejected']", { timeout: 10_000 });
+      const overlaps = await page.evaluate(() => {
+        const widget = document.getElementById("widget");
+        const fixed = getComputedStyle(widget).position === "fixed";
+        const w = widget.getBoundingClientRect();
+        const out = [];
+        for (const card of document.querySelectorAll(".card, .intro")) {
+          const c = card.getBoundingClientRect();
+          // A fixed widget sweeps its column at every scroll position: compare columns only.
+          const apart = fixed
+            ? c.right <= w.left || c.left >= w.right
+            : c.right <= w.left || c.left >= w.right || c.bottom <= w.top || c.top >= w.bottom;
+          if (!apart) out.push(card.querySelector("h1, h2")?.textContent);
+        }
+        return { fixed, out, scrollWidth: document.documentElement.scrollWidth };
+      });
+      assert.deepEqual(overlaps.out, [], `${viewport.width} px: the widget covers ${overlaps.out}`);
+      assert.equal(overlaps.scrollWidth, viewport.width, `${viewport.width} px: no sideways scrolling`);
+      assert.equal(overlaps.fixed, viewport.width > 1180, "floating only where it has a column of its own");
+      await page.close();
+    }
+  });
 });

@@ -6,6 +6,10 @@ const $ = (id) => document.getElementById(id);
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
 
 const envId = meta("vouch-env");
+
+// A new id on every load, so that the steps of the hint work in order: unsigned
+// (unverified), signed (verified), unsigned again (refused: once verified, always a proof).
+if (!$("user-id").value) $("user-id").value = `user_${10000 + Math.floor(Math.random() * 90000)}`;
 const vouch = Vouch.init({ publishableKey: meta("vouch-publishable-key"), apiUrl: location.origin, retries: 1 });
 
 // Mirror console errors into the page's console panel, as DevTools would show them.
@@ -36,6 +40,14 @@ function el(tag, className, text) {
   return node;
 }
 
+/** Fills `node` with a server message: `backticked` spans as <code>, all as text nodes. */
+function setRichText(node, message) {
+  const parts = String(message ?? "").split("`");
+  if (parts.length % 2 === 0) parts[parts.length - 2] += `\`${parts.pop()}`;
+  node.replaceChildren(...parts.map((part, i) => (i % 2 === 1 ? el("code", "inline-code", part) : document.createTextNode(part))));
+  return node;
+}
+
 function short(value) {
   return value.length > 20 ? `${value.slice(0, 10)}…${value.slice(-6)}` : value;
 }
@@ -44,12 +56,14 @@ const flow = {
   start() {
     $("flow").replaceChildren();
   },
-  step(state, title, detail) {
+  /** A step; `detail` is a value shown as code, `message` a server message (rich text). */
+  step(state, title, detail, message) {
     const li = el("li", `step ${state}`);
     li.append(el("span", "step-icon", { ok: "✓", fail: "✕", skip: "–" }[state] ?? "→"));
     const text = el("div", "step-text");
     text.append(el("div", "step-title", title));
     if (detail) text.append(el("code", "step-detail", detail));
+    if (message) text.append(setRichText(el("div", "step-message"), message));
     li.append(text);
     $("flow").append(li);
   },
@@ -124,7 +138,7 @@ function showFailure(err) {
   $("fact-proof").textContent = "—";
   $("fact-expires").textContent = "—";
   $("error-code").textContent = err.code ?? "error";
-  $("error-message").textContent = err.message;
+  setRichText($("error-message"), err.message);
   $("error").hidden = false;
   $("claims").textContent = "No session: Vouch rejected the identify call.";
   showAccount(null);
@@ -142,7 +156,7 @@ async function identify(sentId, proof) {
       () => {},
     );
   } catch (err) {
-    flow.step("fail", `Vouch: ${err.status || "—"} ${err.code}`, err.message);
+    flow.step("fail", `Vouch: ${err.status || "—"} ${err.code}`, null, err.message);
     showFailure(err);
   }
 }
@@ -166,7 +180,7 @@ async function run(action) {
     try {
       signed = await backendSign(id);
     } catch (err) {
-      flow.step("fail", "Customer backend could not sign", err.message);
+      flow.step("fail", "Customer backend could not sign", null, err.message);
       showFailure({ code: "demo_backend", message: err.message });
       return;
     }
