@@ -190,3 +190,22 @@ export async function serveSite(pages) {
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }
+
+/**
+ * Runs axe-core (WCAG 2.x A/AA rules and best practices) on the page as it is now and
+ * returns its serious and critical violations as `{id, impact, help, nodes: [selector…]}`.
+ * axe is evaluated through the DevTools protocol, which the pages' CSP does not govern.
+ */
+export async function axeViolations(page, { exclude = [] } = {}) {
+  const { createRequire } = await import("node:module");
+  const { readFile } = await import("node:fs/promises");
+  const source = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(source);
+  const results = await page.evaluate(
+    (ex) => window.axe.run({ include: [document], exclude: ex.map((s) => [s]) }, { resultTypes: ["violations"] }),
+    exclude,
+  );
+  return results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) }));
+}

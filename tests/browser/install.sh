@@ -15,7 +15,12 @@ if ! command -v /usr/bin/chromium >/dev/null 2>&1; then
 fi
 
 cd "$here"
-if [ ! -d node_modules/playwright-core ]; then
+# Installed when any pinned dev dependency is missing or at another version.
+if ! node -e '
+  const deps = require("./package.json").devDependencies;
+  for (const [name, version] of Object.entries(deps)) {
+    if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);
+  }' 2>/dev/null; then
   # playwright-core never fetches browsers; keep it from trying anyway.
   export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
   if [ -f package-lock.json ]; then
