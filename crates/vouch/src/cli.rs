@@ -6,11 +6,20 @@ use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::input::{parse_bool, parse_duration};
 
+/// `vouch --version`: the crate version and the git commit it was built from
+/// (`unknown` when built outside a git checkout without `VOUCH_GIT_COMMIT`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VOUCH_BUILD_COMMIT"),
+    ")"
+);
+
 /// Vouch: identity verification for embeddable widgets.
 #[derive(Debug, Parser)]
 #[command(
     name = "vouch",
-    version,
+    version = VERSION,
     about = "Vouch: identity verification for embeddable widgets",
     long_about = "Vouch: identity verification for embeddable widgets.\n\n\
         A customer's backend signs the id of the logged-in user with its identity secret \
