@@ -88,6 +88,40 @@ pub enum Command {
         only says what it would do."
     )]
     MigrateStore(MigrateStoreArgs),
+    /// Exit 0 when a Vouch server answers `GET /readyz` with 200, 1 otherwise.
+    #[command(
+        long_about = "Ask a running Vouch server whether it is ready (`GET /readyz`: the process \
+        answers and its store answers). Exits 0 on a 200 answer and 1 on anything else — another \
+        status, a refused connection, a timeout — with the reason on standard error. Meant for \
+        container HEALTHCHECKs and deployment scripts."
+    )]
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `vouch healthcheck`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+        vouch healthcheck                                  # http://127.0.0.1:8080/readyz\n  \
+        VOUCH_ADDR=0.0.0.0:9000 vouch healthcheck          # http://127.0.0.1:9000/readyz\n  \
+        vouch healthcheck --url http://10.0.0.5:8080/readyz --timeout 2s")]
+pub struct HealthcheckArgs {
+    /// The URL to GET (plain http). Default: /readyz at --addr.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The address the server listens on, as given to `vouch serve`; an unspecified
+    /// address (0.0.0.0, [::]) is asked on loopback.
+    #[arg(
+        long,
+        env = "VOUCH_ADDR",
+        default_value = "127.0.0.1:8080",
+        value_name = "HOST:PORT"
+    )]
+    pub addr: String,
+
+    /// Give up after this long (e.g. 2s, 1m).
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub timeout: u64,
 }
 
 /// Log line format of the server.

@@ -1,9 +1,11 @@
 //! The `vouch` binary: parses the command line and calls the module that does the work.
 //!
-//! Exit status: 0 on success, 1 when `vouch verify` finds a proof invalid (or the server
-//! fails), 2 on a usage error (bad arguments, `VOUCH_SECRET` not set).
+//! Exit status: 0 on success, 1 when `vouch verify` finds a proof invalid, `vouch
+//! healthcheck` finds the server not ready, or the server fails; 2 on a usage error (bad
+//! arguments, `VOUCH_SECRET` not set).
 
 mod cli;
+mod healthcheck;
 mod input;
 mod keygen;
 mod migrate;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Keygen(args) => keygen::run(&args).map(|()| ExitCode::SUCCESS),
         Command::MigrateStore(args) => migrate::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Healthcheck(args) => healthcheck::run(&args),
     };
     match result {
         Ok(code) => code,
