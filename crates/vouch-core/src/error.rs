@@ -3,7 +3,7 @@
 /// Why a signature, attributes signature or identity token was refused.
 ///
 /// Each message tells an integrator what to fix and never contains a secret. [`code`]
-/// gives the stable error code of the public API (DESIGN.md "Errors").
+/// gives the stable error code of the public API (the `error.code` of its JSON answers).
 ///
 /// [`code`]: ProofError::code
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +58,7 @@ pub enum ProofError {
 }
 
 impl ProofError {
-    /// The stable public error code (DESIGN.md): `malformed_signature`,
+    /// The stable public error code: `malformed_signature`,
     /// `invalid_signature`, `invalid_request`, `token_expired` or `invalid_token`.
     ///
     /// ```

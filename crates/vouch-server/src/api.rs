@@ -1,4 +1,4 @@
-//! Request and response shapes of the public HTTP contract (DESIGN.md).
+//! Request and response shapes of the public HTTP contract (docs/api.md).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
