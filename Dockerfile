@@ -3,9 +3,9 @@
 # engine runs there); see docs/deployment.md.
 #
 #   docker build --build-arg VOUCH_GIT_COMMIT="$(git rev-parse --short=12 HEAD)" -t vouch .
+#   export VOUCH_ADMIN_TOKEN="$(docker run --rm vouch keygen --admin-token)"   # store it
 #   docker run -d --name vouch -p 127.0.0.1:8080:8080 -v vouch-data:/var/lib/vouch \
-#     -e VOUCH_ADMIN_TOKEN="$(vouch keygen --admin-token)" \
-#     -e VOUCH_PUBLIC_URL=https://vouch.example.com vouch
+#     -e VOUCH_ADMIN_TOKEN -e VOUCH_PUBLIC_URL=https://vouch.example.com vouch
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
