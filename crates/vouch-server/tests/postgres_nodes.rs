@@ -376,3 +376,161 @@ async fn postgres_without_a_master_key_is_refused() {
     );
     cluster.drop_database().await;
 }
+
+/// A session on `node`: `GET /v1/me`'s status and error code.
+async fn me(node: &Node, session: &str) -> (u16, Value) {
+    node.call(Method::GET, "/v1/me", session, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_environment_or_secret_made_on_one_node_works_on_the_other_for_the_very_next_call() {
+    let cluster = Cluster::new().await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    // Twenty times: create on A, and at once a correct signature on B.
+    for i in 0..20 {
+        let env = create_env(&a, json!({"name": format!("rw-{i}")})).await;
+        let body = json!({"user_id": "first", "signature": sign_hex(&env.secret, "first")});
+        let (status, v) = b.identify(&env.pk, &body).await;
+        assert_eq!(status, 200, "try {i}: the first call on B answered {v}");
+        // A secret rotated in on A verifies on B at once too.
+        let (status, s) = a
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/environments/{}/secrets", env.id),
+                Some(&json!({"rotate": true, "grace_seconds": 0})),
+            )
+            .await;
+        assert_eq!(status, 201, "{s}");
+        let fresh = s["value"].as_str().unwrap();
+        let body = json!({"user_id": "second", "signature": sign_hex(fresh, "second")});
+        let (status, v) = b.identify(&env.pk, &body).await;
+        assert_eq!(status, 200, "try {i}: the new secret on B answered {v}");
+    }
+    // A publishable key nobody made is still refused, quickly.
+    let (status, v) = b
+        .identify(
+            "pk_test_0000000000000000000000000000000",
+            &json!({"user_id": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("invalid_publishable_key"))
+    );
+    a.stop().await;
+    b.stop().await;
+    cluster.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_revocations_and_deleted_tokens_reach_the_other_node_within_a_second() {
+    let cluster = Cluster::new().await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let env = create_env(&a, json!({"name": "sessions"})).await;
+    wait_known(&b, &env.id).await;
+    let session = |user: &'static str, signed: bool| {
+        let body = if signed {
+            json!({"user_id": user, "signature": sign_hex(&env.secret, user)})
+        } else {
+            json!({"user_id": user})
+        };
+        let (b, pk) = (&b, env.pk.clone());
+        async move {
+            let (status, v) = b.identify(&pk, &body).await;
+            assert_eq!(status, 200, "{v}");
+            v["session_token"].as_str().unwrap().to_string()
+        }
+    };
+    let refused_on_b = |token: String, code: &'static str| {
+        let b = &b;
+        async move {
+            time_until(PROPAGATION_LIMIT, |_| {
+                let token = token.clone();
+                async move {
+                    let (status, v) = me(b, &token).await;
+                    match status {
+                        200 => false,
+                        _ => {
+                            assert_eq!(v["error"]["code"], code, "{v}");
+                            true
+                        }
+                    }
+                }
+            })
+            .await
+        }
+    };
+    // A user erased on A: its session on B is refused.
+    let gone = session("gone", true).await;
+    assert_eq!(me(&b, &gone).await.0, 200);
+    let (status, _) = a
+        .admin(
+            Method::DELETE,
+            &format!("/admin/v1/environments/{}/users/gone", env.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let took = refused_on_b(gone, "session_expired").await;
+    assert!(took < PROPAGATION_LIMIT, "erasure took {took:?} on B");
+    // Enforcement switched on at A: an unverified session on B is refused.
+    let unverified = session("loose", false).await;
+    let (status, _) = a
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/environments/{}", env.id),
+            Some(&json!({"enforcement": "enforce"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let took = refused_on_b(unverified, "signature_required").await;
+    assert!(took < PROPAGATION_LIMIT, "enforcement took {took:?} on B");
+    // Every session revoked on A: a verified session on B is refused.
+    let verified = session("kept", true).await;
+    let (status, _) = a
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/environments/{}/sessions/revoke", env.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let took = refused_on_b(verified, "session_expired").await;
+    assert!(took < PROPAGATION_LIMIT, "revocation took {took:?} on B");
+    // An admin token deleted on A is refused on B at once.
+    let (status, t) = a
+        .admin(
+            Method::POST,
+            "/admin/v1/admin-tokens",
+            Some(&json!({"name": "short-lived", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let value = t["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        b.call(Method::GET, "/admin/v1/environments", &value, None)
+            .await
+            .0,
+        200
+    );
+    let (status, _) = a
+        .admin(
+            Method::DELETE,
+            &format!("/admin/v1/admin-tokens/{}", t["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, v) = b
+        .call(Method::GET, "/admin/v1/environments", &value, None)
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("invalid_admin_token"))
+    );
+    a.stop().await;
+    b.stop().await;
+    cluster.drop_database().await;
+}
