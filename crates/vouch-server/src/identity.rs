@@ -301,6 +301,90 @@ pub async fn rejected(
     err
 }
 
+/// What an identify proved: the user id (signature or token), the attributes
+/// (`attributes_signature` or the token's claim), and a token's `jti`.
+#[derive(Debug)]
+pub struct UserProof {
+    /// The environment as verified (re-read when the cached ring failed).
+    pub ctx: Arc<EnvContext>,
+    pub proof: Option<Proven>,
+    pub verified_attributes: Map<String, Value>,
+    pub unproven: Map<String, Value>,
+    pub jti: Option<(String, Ts)>,
+}
+
+/// Checks an identify's proofs; a wrong one goes through [`refuse`].
+pub async fn prove_user(
+    state: &AppState,
+    ctx: Arc<EnvContext>,
+    client: &ClientAddr,
+    input: &crate::api::IdentifyIn,
+    attributes: Map<String, Value>,
+    now: Ts,
+) -> Result<UserProof, ApiError> {
+    let fail = |err, kind, signature| Failure {
+        err,
+        kind,
+        user_id: &input.user_id,
+        company_id: None,
+        signature,
+        attributes: Some(&attributes),
+    };
+    let id = input.user_id.as_bytes();
+    let (ctx, proved) = match (&input.signature, &input.token) {
+        (Some(sig), _) => {
+            let (ctx, r) = verify(state, ctx, |ring| {
+                ring.verify_signature(id, sig, now)
+                    .map(|k| (Some(proven(VerifiedBy::Signature, k)), Map::new(), None))
+            })
+            .await;
+            let r = r.map_err(|e| fail(e, ProofKind::Signature, Some(sig)));
+            (ctx, r)
+        }
+        (None, Some(token)) => {
+            let (ctx, r) = verify(state, ctx, |ring| {
+                ring.verify_token(token, Some(&input.user_id), now)
+                    .map(|(k, c)| {
+                        let proven = proven(VerifiedBy::Token, k);
+                        let until = c.exp.map_or(Ts::MAX, |e| {
+                            e.saturating_add(vouch_core::token::TOKEN_LEEWAY_SECONDS)
+                        });
+                        (
+                            Some(proven),
+                            c.attributes.unwrap_or_default(),
+                            c.jti.map(|j| (j, until)),
+                        )
+                    })
+            })
+            .await;
+            (ctx, r.map_err(|e| fail(e, ProofKind::Token, None)))
+        }
+        (None, None) => (ctx, Ok((None, Map::new(), None))),
+    };
+    let (proof, mut verified_attributes, jti) = match proved {
+        Ok(p) => p,
+        Err(f) => return Err(refuse(state, &ctx, client, f, now).await),
+    };
+    let mut unproven = Map::new();
+    match &input.attributes_signature {
+        Some(asig) => {
+            if let Err(e) = ctx.ring.verify_attributes(&attributes, asig, now) {
+                let f = fail(e, ProofKind::AttributesSignature, None);
+                return Err(refuse(state, &ctx, client, f, now).await);
+            }
+            verified_attributes.extend(attributes);
+        }
+        None => unproven = attributes,
+    }
+    Ok(UserProof {
+        ctx,
+        proof,
+        verified_attributes,
+        unproven,
+        jti,
+    })
+}
+
 /// A proven signature or token of a user id.
 pub fn proven(by: VerifiedBy, key_id: &str) -> Proven {
     Proven {

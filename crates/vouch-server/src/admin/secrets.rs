@@ -31,6 +31,40 @@ pub struct RevealQuery {
     pub reveal: Option<bool>,
 }
 
+/// With `rotate`, when every other active secret stops verifying.
+fn rotation_expiry(input: &SecretIn, now: crate::model::Ts) -> Result<Option<i64>, ApiError> {
+    match (input.rotate, input.grace_seconds) {
+        (true, Some(g)) if !(0..=30 * 24 * 3600).contains(&g) => Err(ApiError::invalid_request(
+            "`grace_seconds` must be between 0 and 2592000 (30 days).",
+        )),
+        (true, g) => Ok(Some(now + g.unwrap_or(0))),
+        (false, Some(_)) => Err(ApiError::invalid_request(
+            "`grace_seconds` only applies with `\"rotate\": true`.",
+        )),
+        (false, None) => Ok(None),
+    }
+}
+
+/// An imported value (checked, and unknown to the deployment) or a fresh one.
+fn new_value(
+    state: &AppState,
+    imported: Option<String>,
+    mode: vouch_core::Mode,
+) -> Result<vouch_core::Secret, ApiError> {
+    let Some(v) = imported else {
+        return Ok(vouch_core::keys::generate_identity_secret(mode));
+    };
+    vouch_core::keys::validate_imported_secret(&v)
+        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let candidate = vouch_core::keys::sha256(v.as_bytes());
+    if state.snapshot().secret_index.contains_key(&candidate) {
+        return Err(ApiError::conflict(
+            "This secret is already stored in this deployment; each secret belongs to one environment.",
+        ));
+    }
+    Ok(vouch_core::Secret::new(v))
+}
+
 /// Lists an environment's secrets (metadata only).
 #[utoipa::path(get, path = "/admin/v1/environments/{env}/secrets", tag = "admin",
     params(("env" = String, Path, description = "environment id")),
@@ -69,35 +103,9 @@ pub async fn create_secret(
     let input: SecretIn = body.parse()?;
     let ctx = super::env_ctx(&state, &env)?;
     let now = now();
-    let expire_others_at = match (input.rotate, input.grace_seconds) {
-        (true, Some(g)) if !(0..=30 * 24 * 3600).contains(&g) => {
-            return Err(ApiError::invalid_request(
-                "`grace_seconds` must be between 0 and 2592000 (30 days).",
-            ));
-        }
-        (true, g) => Some(now + g.unwrap_or(0)),
-        (false, Some(_)) => {
-            return Err(ApiError::invalid_request(
-                "`grace_seconds` only applies with `\"rotate\": true`.",
-            ));
-        }
-        (false, None) => None,
-    };
+    let expire_others_at = rotation_expiry(&input, now)?;
     let imported = input.value.is_some();
-    let secret = match input.value {
-        Some(v) => {
-            vouch_core::keys::validate_imported_secret(&v)
-                .map_err(|e| ApiError::invalid_request(e.to_string()))?;
-            let candidate = vouch_core::keys::sha256(v.as_bytes());
-            if state.snapshot().secret_index.contains_key(&candidate) {
-                return Err(ApiError::conflict(
-                    "This secret is already stored in this deployment; each secret belongs to one environment.",
-                ));
-            }
-            vouch_core::Secret::new(v)
-        }
-        None => vouch_core::keys::generate_identity_secret(ctx.env.settings.mode),
-    };
+    let secret = new_value(&state, input.value, ctx.env.settings.mode)?;
     let key_id = vouch_core::keys::generate_id("key");
     let record = SecretRecord {
         id: key_id.clone(),

@@ -7,8 +7,8 @@ use crate::api::{ErrorOut, IdentifyIn, IdentifyOut, WidgetUserOut};
 use crate::clock::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientAddr, JsonBody, WidgetAuth};
-use crate::identity::{self, Failure, ProofKind};
-use crate::model::{IdentifyCommand, Ts};
+use crate::identity;
+use crate::model::IdentifyCommand;
 
 /// Identifies a user, with or without a proof of identity.
 #[utoipa::path(post, path = "/v1/identify", tag = "widget",
@@ -25,74 +25,17 @@ pub async fn identify(
     let input: IdentifyIn = body.parse()?;
     let attributes = checked(&input)?;
     let now = now();
-    let fail = |err, kind, signature| Failure {
-        err,
-        kind,
-        user_id: &input.user_id,
-        company_id: None,
-        signature,
-        attributes: Some(&attributes),
-    };
-    let id = input.user_id.as_bytes();
-    let (ctx, proved) = match (&input.signature, &input.token) {
-        (Some(sig), _) => {
-            let (ctx, r) = identity::verify(&state, auth.ctx, |ring| {
-                ring.verify_signature(id, sig, now).map(|k| {
-                    (
-                        Some(identity::proven(VerifiedBy::Signature, k)),
-                        Map::new(),
-                        None,
-                    )
-                })
-            })
-            .await;
-            let r = r.map_err(|e| fail(e, ProofKind::Signature, Some(sig)));
-            (ctx, r)
-        }
-        (None, Some(token)) => {
-            let (ctx, r) = identity::verify(&state, auth.ctx, |ring| {
-                ring.verify_token(token, Some(&input.user_id), now)
-                    .map(|(k, c)| {
-                        let proven = identity::proven(VerifiedBy::Token, k);
-                        let until = c.exp.map_or(Ts::MAX, |e| {
-                            e.saturating_add(vouch_core::token::TOKEN_LEEWAY_SECONDS)
-                        });
-                        (
-                            Some(proven),
-                            c.attributes.unwrap_or_default(),
-                            c.jti.map(|j| (j, until)),
-                        )
-                    })
-            })
-            .await;
-            (ctx, r.map_err(|e| fail(e, ProofKind::Token, None)))
-        }
-        (None, None) => (auth.ctx, Ok((None, Map::new(), None))),
-    };
-    let (proof, mut verified_attributes, jti) = match proved {
-        Ok(p) => p,
-        Err(f) => return Err(identity::refuse(&state, &ctx, &client, f, now).await),
-    };
-    let mut unproven = Map::new();
-    match &input.attributes_signature {
-        Some(asig) => {
-            if let Err(e) = ctx.ring.verify_attributes(&attributes, asig, now) {
-                let f = fail(e, ProofKind::AttributesSignature, None);
-                return Err(identity::refuse(&state, &ctx, &client, f, now).await);
-            }
-            verified_attributes.extend(attributes);
-        }
-        None => unproven = attributes,
-    }
+    let proved = identity::prove_user(&state, auth.ctx, &client, &input, attributes, now).await?;
+    let (ctx, proof) = (proved.ctx, proved.proof);
     let cmd = IdentifyCommand {
         env_id: ctx.env.id.clone(),
         user_id: input.user_id.clone(),
         proof: proof.clone(),
-        attributes: unproven,
-        verified_attributes,
+        attributes: proved.unproven,
+        verified_attributes: proved.verified_attributes,
         enforcement: ctx.env.settings.enforcement,
         unsigned_limit: ctx.env.settings.unsigned_session_limit,
-        jti,
+        jti: proved.jti,
         now,
     };
     let outcome = match state.store.identify(cmd).await? {
