@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use crate::clock::now;
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::BODY_LIMIT;
-use crate::model::NewAudit;
+use crate::model::{BODY_LIMIT, NewAudit};
 use crate::state::AppState;
 
 /// The widget router's exposure layer: every body is scanned before any

@@ -18,8 +18,7 @@ use crate::model::{AdminRole, AdminTokenRecord, Enforcement};
 use crate::session::{SessionClaims, SessionError};
 use crate::state::{AppState, EnvContext};
 
-/// Largest accepted request body.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub use crate::model::BODY_LIMIT;
 
 /// A JSON body: content type checked, size bounded, parsed once as a value.
 #[derive(Debug)]

@@ -178,6 +178,8 @@ pub const MAX_ATTRIBUTES_BYTES: usize = 32 * 1024;
 pub const MAX_ATTRIBUTE_KEYS: usize = 200;
 /// Companies one user belongs to.
 pub const MAX_COMPANIES_PER_USER: i64 = 100;
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
 /// An event's properties, as JSON.
 pub const MAX_EVENT_PROPERTIES_BYTES: usize = 8 * 1024;
 
