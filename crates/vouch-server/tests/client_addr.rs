@@ -71,3 +71,29 @@ async fn an_untrusted_peers_forwarded_for_header_is_ignored() {
         .await
         .expect_error(429, "rate_limited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_are_counted_per_64() {
+    let s = Server::start_configured(|c| {
+        c.trusted_proxies = "127.0.0.0/8".parse().unwrap();
+    })
+    .await;
+    let env = strict_env(&s).await;
+    avoid_minute_boundary(10).await;
+    // Three addresses of one /64 are one client: the fourth failure is over the limit.
+    for (i, addr) in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"]
+        .into_iter()
+        .enumerate()
+    {
+        wrong_proof(&s, &env, &format!("v{i}"), addr)
+            .await
+            .expect_error(401, "invalid_signature");
+    }
+    wrong_proof(&s, &env, "v3", "2001:db8:1:2:abcd::1")
+        .await
+        .expect_error(429, "rate_limited");
+    // The next /64 is another client.
+    wrong_proof(&s, &env, "w0", "2001:db8:1:3::1")
+        .await
+        .expect_error(401, "invalid_signature");
+}
