@@ -309,9 +309,11 @@ impl AdminAuth {
     }
 }
 
-/// The environment id of an `/admin/v1/environments/{env}/…` path.
+/// The environment id of an `/admin/v1/environments/{env}/…` (or the admin
+/// UI's `/admin/ui/environments/{env}/…`) path.
 fn path_environment(path: &str) -> Option<&str> {
     path.strip_prefix("/admin/v1/environments/")
+        .or_else(|| path.strip_prefix("/admin/ui/environments/"))
         .map(|rest| rest.split('/').next().unwrap_or(rest))
         .filter(|env| !env.is_empty())
 }

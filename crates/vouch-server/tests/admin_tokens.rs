@@ -223,6 +223,10 @@ async fn a_scoped_token_sees_only_its_environments() {
                 theirs.id, theirs.key_id
             ),
         ),
+        (
+            Method::GET,
+            format!("/admin/ui/environments/{}/secret-hints", theirs.id),
+        ),
     ] {
         let body = (m == Method::PATCH).then(|| json!({"enforcement": "enforce"}));
         as_token(&s, t, m, &path, body.as_ref())
