@@ -45,7 +45,7 @@ async fn users_list_filters_by_verified_and_pages_with_a_cursor() {
     }
     let only_unverified = s.admin_get(&format!("{base}?verified=false")).await;
     assert_eq!(ids(&only_unverified), ["n-a", "n-b", "n-c"]);
-    // The user object of DESIGN.md.
+    // The user object of docs/api.md.
     let u = &only_unverified["data"][0];
     for field in [
         "id",

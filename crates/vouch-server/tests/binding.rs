@@ -1,4 +1,4 @@
-//! DESIGN.md's identity binding rules, where existing products leak.
+//! The identity binding rules of docs/api.md, where existing products leak.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

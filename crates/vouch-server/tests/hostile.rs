@@ -1,5 +1,5 @@
 //! Hostile input: a table of malicious or broken requests, each of which must get
-//! DESIGN.md's JSON error with the right status and code — never a 5xx — after which the
+//! the contract's JSON error with the right status and code — never a 5xx — after which the
 //! server still answers `/healthz`. Then the things a table cannot hold: secrets in every
 //! field, slow clients that stall mid-request, and signature brute force.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

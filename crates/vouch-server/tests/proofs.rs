@@ -1,4 +1,4 @@
-//! Every proof of DESIGN.md: signature encodings, identity tokens, attributes
+//! Every proof of docs/api.md: signature encodings, identity tokens, attributes
 //! signatures (JCS), company signatures; and the group and track calls.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -262,7 +262,7 @@ fn sign_hex(secret: &str, message: &str) -> String {
     )
 }
 
-/// `whsec_` + standard base64 of 24–64 bytes (DESIGN.md).
+/// `whsec_` + standard base64 of 24–64 bytes (Standard Webhooks).
 fn assert_whsec(secret: &str) {
     use base64ct::{Base64, Encoding};
     let raw = secret.strip_prefix("whsec_").expect("whsec_ prefix");

@@ -24,7 +24,7 @@ use vouch_core::{IdentityClaims, Secret, SignatureEncoding};
 /// The bootstrap admin token every test server accepts (≥ 32 characters).
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789-abcdefghijklmnop";
 
-/// The exact message DESIGN.md fixes for `invalid_signature`.
+/// The exact message the API contract (docs/api.md) fixes for `invalid_signature`.
 pub const INVALID_SIGNATURE_MESSAGE: &str = "Incorrect user identity verification signature";
 
 /// A running server.
@@ -340,7 +340,7 @@ impl Resp {
         self.body
     }
 
-    /// Asserts an error answer of exactly DESIGN.md's shape
+    /// Asserts an error answer of exactly the contract's shape
     /// `{"error": {"code", "message"}}`, and returns the message.
     #[track_caller]
     pub fn expect_error(&self, status: u16, code: &str) -> String {
