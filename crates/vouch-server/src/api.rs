@@ -22,6 +22,35 @@ fn opt_time(ts: Option<Ts>) -> Option<String> {
     ts.map(rfc3339)
 }
 
+/// The OpenAPI names of vouch-core's enums (the core crate has no OpenAPI
+/// dependency); each serialises as these lowercase strings.
+pub mod names {
+    /// An environment's mode, fixed when it is created.
+    #[derive(Debug, utoipa::ToSchema)]
+    #[schema(as = Mode, rename_all = "lowercase")]
+    pub enum ModeName {
+        Test,
+        Live,
+    }
+
+    /// How a user's id was proven.
+    #[derive(Debug, utoipa::ToSchema)]
+    #[schema(as = VerifiedBy, rename_all = "lowercase")]
+    pub enum VerifiedByName {
+        Signature,
+        Token,
+    }
+
+    /// An identity secret's state: `expired` once its grace period has ended.
+    #[derive(Debug, utoipa::ToSchema)]
+    #[schema(as = KeyStatus, rename_all = "lowercase")]
+    pub enum KeyStatusName {
+        Active,
+        Expired,
+        Revoked,
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorOut {
     pub error: ErrorDetail,
@@ -30,6 +59,7 @@ pub struct ErrorOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `invalid_signature`.
+    #[schema(value_type = crate::error::ErrorCode)]
     pub code: String,
     /// What went wrong and what to do about it.
     pub message: String,
@@ -66,7 +96,7 @@ impl From<&CompanyRecord> for CompanyOut {
 pub struct UserOut {
     pub id: String,
     pub verified: bool,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<names::VerifiedByName>)]
     pub verified_by: Option<VerifiedBy>,
     pub key_id: Option<String>,
     /// The user's last proof, to the minute: a proof with the same key and
@@ -104,7 +134,7 @@ impl UserOut {
 pub struct EnvironmentOut {
     pub id: String,
     pub name: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = names::ModeName)]
     pub mode: vouch_core::Mode,
     pub publishable_key: String,
     pub enforcement: Enforcement,
@@ -146,7 +176,7 @@ impl From<&Environment> for EnvironmentOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretOut {
     pub id: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = names::KeyStatusName)]
     pub status: KeyStatus,
     pub imported: bool,
     pub created_at: String,
@@ -256,7 +286,7 @@ pub struct IdentifyIn {
 pub struct WidgetUserOut {
     pub id: String,
     pub verified: bool,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<names::VerifiedByName>)]
     pub verified_by: Option<VerifiedBy>,
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,

@@ -20,6 +20,7 @@ pub mod identity;
 pub mod listener;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod proxy;
 pub mod ratelimit;
 pub mod session;
@@ -92,7 +93,8 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(health::openapi_json))
         .routes(routes!(health::get_metrics))
         .split_for_parts();
-    if let Ok(doc) = serde_json::to_value(&openapi) {
+    if let Ok(mut doc) = serde_json::to_value(&openapi) {
+        crate::openapi::complete(&mut doc);
         let _ = health::OPENAPI.set(doc);
     }
     router

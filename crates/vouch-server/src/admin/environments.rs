@@ -27,7 +27,7 @@ where
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentIn {
     pub name: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::api::names::ModeName>)]
     pub mode: Option<Mode>,
     pub enforcement: Option<Enforcement>,
     pub allow_anonymous: Option<bool>,
@@ -35,8 +35,11 @@ pub struct EnvironmentIn {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u64>)]
     pub unsigned_session_limit: Option<Option<u64>>,
+    #[schema(minimum = 1, maximum = 2_592_000)]
     pub session_ttl_seconds: Option<i64>,
+    #[schema(minimum = 1)]
     pub rate_limit_per_user: Option<u32>,
+    #[schema(minimum = 1)]
     pub rate_limit_per_address: Option<u32>,
 }
 
