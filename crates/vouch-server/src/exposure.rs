@@ -1,44 +1,12 @@
 //! Exposure detection: a secret of any environment that reaches a public
 //! endpoint is revoked at once and the call fails with `secret_key_exposed`.
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::clock::now;
 use crate::error::{ApiError, ErrorCode};
-use crate::model::{BODY_LIMIT, NewAudit};
+use crate::model::NewAudit;
 use crate::state::AppState;
-
-/// The widget router's exposure layer: every body is scanned before any
-/// handler or extractor sees it, malformed or mislabelled ones too.
-pub async fn scan_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let raw = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit");
-            return if too_large {
-                ApiError::from(ErrorCode::PayloadTooLarge).into_response()
-            } else {
-                ApiError::invalid_request("The request body could not be read.").into_response()
-            };
-        }
-    };
-    let value = serde_json::from_slice::<Value>(&raw).unwrap_or(Value::Null);
-    if let Err(e) = scan_body(&state, &raw, &value).await {
-        return e.into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(raw))).await
-}
 
 /// Checks one value (a bearer key, a token …) for a known secret.
 pub async fn check_value(state: &AppState, value: &str, place: &str) -> Result<(), ApiError> {
@@ -48,7 +16,7 @@ pub async fn check_value(state: &AppState, value: &str, place: &str) -> Result<(
 }
 
 /// Scans a whole widget body: every string in it, and any secret-shaped text.
-async fn scan_body(state: &AppState, raw: &[u8], value: &Value) -> Result<(), ApiError> {
+pub async fn scan_body(state: &AppState, raw: &[u8], value: &Value) -> Result<(), ApiError> {
     let mut found = Vec::new();
     let text = String::from_utf8_lossy(raw);
     for candidate in vouch_core::keys::find_embedded_secrets(&text) {

@@ -63,8 +63,14 @@ fn is_json(headers: &HeaderMap) -> bool {
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
+    /// Reads a JSON body. On the widget API the body is first scanned for
+    /// secrets — even a malformed or mislabelled one — and, since handlers take
+    /// this extractor after the key or session and the origin, the scan comes
+    /// after those checks and before any validation.
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
+        let json = is_json(req.headers());
+        let widget = req.uri().path().starts_with("/v1/");
+        if !json && !widget {
             return Err(ErrorCode::UnsupportedMediaType.into());
         }
         let raw = Bytes::from_request(req, state).await.map_err(|e| {
@@ -77,7 +83,15 @@ impl FromRequest<AppState> for JsonBody {
         if raw.len() > BODY_LIMIT {
             return Err(ErrorCode::PayloadTooLarge.into());
         }
-        let value: Value = serde_json::from_slice(&raw).map_err(|e| {
+        let parsed = serde_json::from_slice::<Value>(&raw);
+        if widget {
+            let lenient = parsed.as_ref().ok().cloned().unwrap_or(Value::Null);
+            exposure::scan_body(state, &raw, &lenient).await?;
+        }
+        if !json {
+            return Err(ErrorCode::UnsupportedMediaType.into());
+        }
+        let value = parsed.map_err(|e| {
             ApiError::invalid_request(format!(
                 "Malformed JSON: {e}. Send a JSON object with `Content-Type: application/json`."
             ))

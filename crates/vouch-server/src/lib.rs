@@ -80,12 +80,8 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let widget = widget::router().layer(middleware::from_fn_with_state(
-        state.clone(),
-        exposure::scan_layer,
-    ));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(widget)
+        .merge(widget::router())
         .merge(admin::router())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

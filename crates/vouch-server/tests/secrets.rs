@@ -464,3 +464,38 @@ async fn a_secret_in_a_malformed_or_mislabelled_widget_body_is_exposed() {
     .expect_error(415, "unsupported_media_type");
     assert_eq!(s.secret_status(&e4.id, &e4.key_id).await, "active");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_and_the_origin_are_checked_before_the_body_is_scanned() {
+    let s = Server::start().await;
+    let env = s
+        .env_with(json!({"allowed_origins": ["https://app.example.com"]}))
+        .await;
+    let body = json!({"user_id": "u", "attributes": {"note": env.secret}});
+    // An unknown publishable key: that answer first.
+    s.identify("pk_test_0000000000000000000000000000000", &body)
+        .await
+        .expect_error(401, "invalid_publishable_key");
+    // A disallowed origin: that answer first.
+    s.request(
+        reqwest::Method::POST,
+        "/v1/identify",
+        Some(&env.pk),
+        &[("origin", "https://evil.example.net")],
+        Some(("application/json", body.to_string().into_bytes())),
+    )
+    .await
+    .expect_error(403, "origin_not_allowed");
+    assert_eq!(s.secret_status(&env.id, &env.key_id).await, "active");
+    // With the key and origin right, the scan comes before any validation.
+    s.request(
+        reqwest::Method::POST,
+        "/v1/identify",
+        Some(&env.pk),
+        &[("origin", "https://app.example.com")],
+        Some(("application/json", body.to_string().into_bytes())),
+    )
+    .await
+    .expect_error(403, "secret_key_exposed");
+    assert_exposed(&s, &env).await;
+}

@@ -1,7 +1,6 @@
-//! The widget API (`/v1`), called by the browser SDK. Every route sits behind
-//! two layers: CORS (`http::widget_cors`) and the exposure scan
-//! (`exposure::scan_layer`), which revokes any secret found in a call before a
-//! handler sees it.
+//! The widget API (`/v1`), called by the browser SDK. CORS is a layer
+//! (`http::widget_cors`); every body is scanned for secrets by its extractor
+//! (`extract::JsonBody`), after the key or session and the origin are checked.
 
 mod group;
 mod identify;
