@@ -209,3 +209,25 @@ export async function axeViolations(page, { exclude = [] } = {}) {
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) }));
 }
+
+/** An admin API call to the server at `url` as `token`; resolves to {status, body}. */
+export async function adminAs(url, token, method, apiPath, body) {
+  const res = await fetch(url + apiPath, {
+    method,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** Signs `page` in to the admin UI at `url` with `token`; resolves on the environments page. */
+export async function signIn(page, url, token) {
+  await page.goto(`${url}/admin/login`);
+  await page.fill("#token", token);
+  await page.click("#login-submit");
+  await page.waitForURL(/\/admin#\/environments$/);
+  await page.locator(".page-head h1", { hasText: "Environments" }).waitFor();
+}

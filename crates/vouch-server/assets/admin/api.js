@@ -54,6 +54,14 @@ const enc = encodeURIComponent;
 
 export const envPath = (env) => `/admin/v1/environments/${enc(env)}`;
 
+/** `?a=1&b=2` of the parameters that are set (empty strings, null and undefined are left out). */
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
 export const Api = {
   environments: () => api("GET", "/admin/v1/environments"),
   createEnvironment: (body) => api("POST", "/admin/v1/environments", body),
@@ -65,19 +73,23 @@ export const Api = {
   createSecret: (env, body) => api("POST", `${envPath(env)}/secrets`, body),
   revokeSecret: (env, id) => api("DELETE", `${envPath(env)}/secrets/${enc(id)}`),
   stats: (env) => api("GET", `${envPath(env)}/stats`),
-  users: (env, { verified, cursor, limit } = {}) => {
-    const q = new URLSearchParams();
-    if (verified !== undefined && verified !== "") q.set("verified", verified);
-    if (cursor) q.set("cursor", cursor);
-    if (limit) q.set("limit", limit);
-    const s = q.toString();
-    return api("GET", `${envPath(env)}/users${s ? `?${s}` : ""}`);
-  },
+  users: (env, { verified, search, cursor, limit } = {}) =>
+    api("GET", `${envPath(env)}/users${query({ verified, search, cursor, limit })}`),
   user: (env, id) => api("GET", `${envPath(env)}/users/${enc(id)}`),
+  deleteUser: (env, id) => api("DELETE", `${envPath(env)}/users/${enc(id)}`),
   events: (env, userId, limit = 20) => api("GET", `${envPath(env)}/events?user_id=${enc(userId)}&limit=${limit}`),
-  audit: (env, cursor) => api("GET", `${envPath(env)}/audit${cursor ? `?cursor=${enc(cursor)}` : ""}`),
+  /** `filters`: `{kind, user_id, since, until}` (RFC 3339), any of them empty for "any". */
+  audit: (env, { cursor, ...filters } = {}) => api("GET", `${envPath(env)}/audit${query({ ...filters, cursor })}`),
+  revokeSessions: (env) => api("POST", `${envPath(env)}/sessions/revoke`),
   diagnose: (env, body) => api("POST", `${envPath(env)}/diagnose`, body),
   logout: () => api("POST", "/admin/logout"),
+};
+
+/** Admin tokens: these need a token with the admin role and every environment. */
+export const TokenApi = {
+  list: () => api("GET", "/admin/v1/admin-tokens"),
+  create: (body) => api("POST", "/admin/v1/admin-tokens", body),
+  remove: (id) => api("DELETE", `/admin/v1/admin-tokens/${enc(id)}`),
 };
 
 const hooks = (env) => `${envPath(env)}/webhooks`;
@@ -92,4 +104,6 @@ export const WebhookApi = {
   enable: (env, id) => api("POST", `${hook(env, id)}/enable`),
   replay: (env, id) => api("POST", `${hook(env, id)}/replay`),
   rotate: (env, id) => api("POST", `${hook(env, id)}/rotate-secret`, {}),
+  /** The event types an endpoint can subscribe to: `{data: [{type, description}]}`. */
+  eventTypes: () => api("GET", "/admin/v1/webhook-event-types"),
 };

@@ -10,6 +10,7 @@ import { renderIdentity } from "./identity.js";
 import { renderUsers, renderUser } from "./users.js";
 import { renderAudit } from "./audit.js";
 import { renderWebhooks } from "./webhooks.js";
+import { renderTokens } from "./tokens.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -28,6 +29,7 @@ function renderNav(section, env) {
   const items = [
     h("div", { class: "nav-section" }, "Workspace"),
     navLink(links.environments(), "Environments", "layers", section === "environments"),
+    navLink(links.adminTokens(), "Admin tokens", "key", section === "admin-tokens"),
   ];
   if (env) {
     items.push(
@@ -124,6 +126,10 @@ async function route() {
     let shown = [container];
     if (parts[0] === "env" && parts[1]) {
       shown = await renderEnvPage(parts, query, container, stillCurrent);
+    } else if (parts[0] === "admin-tokens") {
+      renderNav("admin-tokens", null);
+      renderCrumbs([["Admin tokens"]]);
+      await renderTokens({ container, stillCurrent });
     } else {
       renderNav("environments", null);
       renderCrumbs([["Environments"]]);

@@ -6,12 +6,13 @@ const enc = encodeURIComponent;
 /** Hash URLs of every page. */
 export const links = {
   environments: () => "#/environments",
+  adminTokens: () => "#/admin-tokens",
   identity: (env) => `#/env/${enc(env)}`,
   /** The identity page with the "create a secret" dialog open. */
   createSecret: (env) => `#/env/${enc(env)}?new-secret=1`,
   users: (env, q) => `#/env/${enc(env)}/users${q ? `?${q}` : ""}`,
   user: (env, uid) => `#/env/${enc(env)}/users/${enc(uid)}`,
-  audit: (env) => `#/env/${enc(env)}/audit`,
+  audit: (env, q) => `#/env/${enc(env)}/audit${q ? `?${q}` : ""}`,
   webhooks: (env) => `#/env/${enc(env)}/webhooks`,
 };
 
@@ -35,6 +36,21 @@ export function setRouteHandler(fn) {
 export function go(hash) {
   if (location.hash === hash) onRoute();
   else location.hash = hash;
+}
+
+let notice = null;
+
+/** Navigates to `hash`, where the page shows `message` once (it calls `takeNotice`). */
+export function goWithNotice(hash, message) {
+  notice = { hash, message };
+  go(hash);
+}
+
+/** The message `goWithNotice` left for the current page, once; null when there is none. */
+export function takeNotice() {
+  const n = notice;
+  notice = null;
+  return n && n.hash === location.hash ? n.message : null;
 }
 
 /** Drops the query of the current hash without rendering again (a one-shot action was taken). */

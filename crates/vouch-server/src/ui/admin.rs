@@ -75,6 +75,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../assets/admin/webhooks.js"),
     ),
+    (
+        "tokens.js",
+        JS,
+        include_str!("../../assets/admin/tokens.js"),
+    ),
 ];
 
 pub fn router() -> Router<AppState> {
