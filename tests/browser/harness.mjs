@@ -133,10 +133,11 @@ export async function startServer({ env = {}, timeoutMs = 30_000, extraArgs = []
 }
 
 /**
- * Launches Chromium with a fresh profile. `newPage()` records the page's console messages
+ * Launches Chromium with a fresh profile (in time zone `timezoneId`, when given, instead of the
+ * machine's). `newPage()` records the page's console messages
  * in `page.consoleMessages` (`{type, text}`), so a test can assert what DevTools shows.
  */
-export async function launchBrowser({ viewport = { width: 1280, height: 900 } } = {}) {
+export async function launchBrowser({ viewport = { width: 1280, height: 900 }, timezoneId } = {}) {
   const { chromium } = await import("playwright-core");
   const profile = await mkdtemp(path.join(tmpdir(), "vouch-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -145,6 +146,7 @@ export async function launchBrowser({ viewport = { width: 1280, height: 900 } } 
     args: CHROMIUM_ARGS,
     viewport,
     deviceScaleFactor: 1,
+    ...(timezoneId ? { timezoneId } : {}),
   });
   return {
     context,

@@ -1,9 +1,12 @@
-// The users table (filter, cursor pagination) and one user's detail.
+// The users table (search by id prefix, filter, cursor pagination) and one user's detail,
+// where a user can be erased.
 
 import { Api } from "./api.js";
 import { h, mount, icon, time } from "./dom.js";
-import { badge, button, card, pageHeader, table, verifiedBadge, kv, idText, wrappedId } from "./widgets.js";
-import { go, links } from "./router.js";
+import {
+  badge, button, card, pageHeader, table, verifiedBadge, kv, idText, wrappedId, confirmDialog, errorBox, toast,
+} from "./widgets.js";
+import { go, goWithNotice, links, takeNotice } from "./router.js";
 
 const FILTERS = [["", "All"], ["true", "Verified"], ["false", "Unverified"]];
 const PAGE = 25;
@@ -13,29 +16,83 @@ function attrText(v) {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
+/** The users list's query string: only the parameters that are set. */
+function qs(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  return q.toString();
+}
+
+/** How long the search waits after the last key press before it asks the server. */
+const SEARCH_DELAY_MS = 250;
+
 export async function renderUsers(ctx) {
   const { env, query, container, stillCurrent } = ctx;
   const verified = query.get("verified") || "";
-  const cursor = query.get("cursor") || "";
-  // Earlier cursors, so "Previous" can go back (the API pages forward only).
-  const trail = (query.get("trail") || "").split(",").filter(Boolean).map(decodeURIComponent);
-  const page = await Api.users(env.id, { verified, cursor, limit: PAGE });
-  if (!stillCurrent()) return;
-
-  const qs = (params) => {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
-    return q.toString();
+  const notice = takeNotice();
+  const results = h("div", { class: "users-results" });
+  const search = h("input", {
+    class: "input", type: "search", id: "user-search", autocomplete: "off", spellcheck: "false",
+    placeholder: "Search by user id prefix", "aria-describedby": "user-search-hint",
+  });
+  search.value = query.get("search") || "";
+  const state = { verified, search: search.value, cursor: query.get("cursor") || "", trail: query.get("trail") || "" };
+  // Only the latest search may paint its results.
+  let seq = 0;
+  const load = async () => {
+    const mine = ++seq;
+    results.setAttribute("aria-busy", "true");
+    try {
+      const shown = await usersTable(env, state);
+      if (mine === seq && stillCurrent()) mount(results, shown);
+    } catch (e) {
+      if (mine === seq && stillCurrent()) mount(results, h("div", { class: "card-body" }, errorBox(e)));
+    } finally {
+      if (mine === seq) results.removeAttribute("aria-busy");
+    }
   };
+
+  let timer;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!stillCurrent() || search.value === state.search) return;
+      // A new search starts at its first page; the URL keeps it for a reload or a link.
+      Object.assign(state, { search: search.value, cursor: "", trail: "" });
+      history.replaceState(null, "", links.users(env.id, qs({ verified, search: state.search })));
+      load();
+    }, SEARCH_DELAY_MS);
+  });
+
+  await load();
+  if (!stillCurrent()) return;
+  mount(container,
+    pageHeader("Users", "Everyone who identified in this environment. Unverified users had no proof of identity: treat their attributes as untrusted.", null, env.name),
+    notice ? h("div", { class: "alert alert-success", role: "status", "data-notice": "" }, icon("check"), h("div", {}, notice)) : null,
+    card(null, { cls: "card-flush" },
+      h("form", { class: "toolbar search-bar", role: "search", onsubmit: (ev) => ev.preventDefault() },
+        h("div", { class: "search-field" }, icon("search"), h("label", { class: "visually-hidden", for: "user-search" }, "Search users by id prefix"), search),
+        h("span", { class: "hint", id: "user-search-hint" }, "Ids that start with this, exactly (case and spaces count).")),
+      results));
+}
+
+/** The filter, the table and the pager of one page of users (`state`: verified, search, cursor, trail). */
+async function usersTable(env, state) {
+  const { verified, search, cursor } = state;
+  // Earlier cursors, so "Previous" can go back (the API pages forward only).
+  const trail = state.trail.split(",").filter(Boolean).map(decodeURIComponent);
+  const page = await Api.users(env.id, { verified, search, cursor, limit: PAGE });
 
   const filter = h("div", { class: "segmented", role: "group", "aria-label": "Filter users" },
     FILTERS.map(([v, label]) => h("a", {
-      href: links.users(env.id, qs({ verified: v })),
+      href: links.users(env.id, qs({ verified: v, search })),
       class: `seg ${verified === v ? "active" : ""}`,
       "aria-current": verified === v ? "true" : undefined,
       "data-filter": v || "all",
     }, label)));
 
+  let empty = verified === "false" ? "No unverified users. Every identify carried a valid proof." : "No users yet.";
+  if (search) empty = `No ${verified === "true" ? "verified " : verified === "false" ? "unverified " : ""}user id starts with “${search}”.`;
   const rows = table([
     { label: "User", render: (u) => h("a", { href: links.user(env.id, u.id), class: "strong-link mono-ish" }, idText(u.id)) },
     { label: "Identity", render: verifiedBadge },
@@ -46,7 +103,7 @@ export async function renderUsers(ctx) {
     { label: "Last seen", render: (u) => time(u.updated_at, { short: true }) },
   ], page.data, {
     label: "Users",
-    empty: verified === "false" ? "No unverified users. Every identify carried a valid proof." : "No users yet.",
+    empty,
     rowAttrs: (u) => ({ class: `row-link ${u.verified ? "" : "row-unverified"}`, "data-user": u.id, onclick: (ev) => {
       if (!ev.target.closest("a,button")) go(links.user(env.id, u.id));
     } }),
@@ -57,23 +114,22 @@ export async function renderUsers(ctx) {
     size: "sm",
     disabled: !cursor,
     "data-page": "prev",
-    onclick: () => go(links.users(env.id, qs({ verified, cursor: trail[trail.length - 1] || "", trail: prevTrail.map(encodeURIComponent).join(",") }))),
+    onclick: () => go(links.users(env.id, qs({ verified, search, cursor: trail[trail.length - 1] || "", trail: prevTrail.map(encodeURIComponent).join(",") }))),
   }, "chevronLeft");
   const next = button("Next", {
     size: "sm",
     disabled: !page.next_cursor,
     "data-page": "next",
-    onclick: () => go(links.users(env.id, qs({ verified, cursor: page.next_cursor, trail: (cursor ? [...trail, cursor] : trail).map(encodeURIComponent).join(",") }))),
+    onclick: () => go(links.users(env.id, qs({ verified, search, cursor: page.next_cursor, trail: (cursor ? [...trail, cursor] : trail).map(encodeURIComponent).join(",") }))),
   }, "chevronRight");
   const pageNo = trail.length + (cursor ? 1 : 0) + 1;
 
-  mount(container,
-    pageHeader("Users", "Everyone who identified in this environment. Unverified users had no proof of identity: treat their attributes as untrusted.", null, env.name),
-    card(null, { cls: "card-flush" },
-      h("div", { class: "toolbar" }, filter,
-        h("span", { class: "muted small" }, `Page ${pageNo} · ${page.data.length} user${page.data.length === 1 ? "" : "s"}`)),
-      rows,
-      h("div", { class: "pager" }, prev, next)));
+  return [
+    h("div", { class: "toolbar" }, filter,
+      h("span", { class: "muted small", "data-page-info": "" }, `Page ${pageNo} · ${page.data.length} user${page.data.length === 1 ? "" : "s"}`)),
+    rows,
+    h("div", { class: "pager" }, prev, next),
+  ];
 }
 
 export async function renderUser(ctx, userId) {
@@ -122,11 +178,46 @@ export async function renderUser(ctx, userId) {
           "This user identified without a proof, so anyone who knows the id could have sent these calls. Sign the user id on your backend and pass the signature to identify.")),
       kv([["First seen", time(user.created_at)], ["Last updated", time(user.updated_at)]]));
 
+  const remove = button("Delete user", { variant: "danger-ghost", "data-action": "delete-user", onclick: () => deleteUser(ctx, user, events.data.length) }, "trash");
   mount(container,
-    pageHeader(wrappedId(user.id), null, verifiedBadge(user), "User"),
+    pageHeader(wrappedId(user.id), null, [verifiedBadge(user),
+      h("a", { class: "btn btn-ghost", href: links.audit(env.id, new URLSearchParams({ user_id: user.id }).toString()), "data-action": "user-audit" }, icon("list"), "Audit log"),
+      remove], "User"),
     h("div", { class: "grid-2 grid-user" },
       card("How this identity was verified", {}, verification),
       card("Attributes", { subtitle: `${verifiedKeys.size} verified of ${allKeys.length}` }, attrs)),
     card("Companies", {}, companies),
     card("Recent events", { subtitle: "The 20 most recent" }, evs));
+}
+
+/** Erases a user after a confirmation that says what goes; then back to the list. */
+async function deleteUser(ctx, user, recentEvents) {
+  const { env } = ctx;
+  const ok = await confirmDialog({
+    title: "Delete this user?",
+    message: h("span", {}, "Vouch erases ", h("code", { class: "id-wrap", "data-delete-user": user.id }, user.id),
+      ": its attributes, verified attributes, company memberships and tracked events. ",
+      "Its widget sessions are refused from the next call, and a user.deleted webhook is sent. ",
+      "The audit log keeps a record that it was deleted, without its attributes. This cannot be undone."),
+    detail: kv([
+      ["Identity", verifiedBadge(user)],
+      ["Companies", String(user.companies.length)],
+      ["Recent events", recentEvents >= 20 ? "20 or more" : String(recentEvents)],
+      ["First seen", time(user.created_at)],
+    ]),
+    confirmLabel: "Delete user",
+    danger: true,
+  });
+  if (!ok) return;
+  ctx.container.setAttribute("aria-busy", "true");
+  try {
+    await Api.deleteUser(env.id, user.id);
+  } catch (e) {
+    toast(e.message, "error");
+    return;
+  } finally {
+    ctx.container.removeAttribute("aria-busy");
+  }
+  goWithNotice(links.users(env.id),
+    ["User ", h("code", { class: "id-wrap" }, user.id), " was deleted, with its attributes, memberships and events."]);
 }
