@@ -1,10 +1,10 @@
 // The Identity verification page of one environment: enforcement with its
-// coverage numbers, identity secrets, browser access settings, and a
-// signature checker.
+// coverage numbers, identity secrets, browser access settings with "revoke all
+// sessions", and a signature checker.
 
 import { Api } from "./api.js";
 import { coverage, percent } from "./coverage.js";
-import { h, mount, icon, time, fmtRelative, richText } from "./dom.js";
+import { h, mount, icon, time, fmtDate, fmtRelative, richText } from "./dom.js";
 import {
   badge, button, card, pageHeader, table, switchControl, confirmDialog, openDialog, toast, errorBox, copyText, kv,
 } from "./widgets.js";
@@ -372,6 +372,9 @@ function accessCard(ctx, rerender) {
     patch({ unsigned_session_limit: v === "" ? null : Number(v) }, v === "" ? "Unsigned cap removed" : `Unsigned cap set to ${v}`);
   } }, cap, h("button", { type: "submit", class: "btn btn-secondary" }, "Save"));
 
+  const revoke = button("Revoke all sessions", { variant: "danger-ghost", "data-action": "revoke-sessions",
+    onclick: () => revokeSessions(ctx, revoke) }, "logout");
+
   return card("Access", { subtitle: "Who may open sessions from the browser." },
     h("div", { class: "setting" },
       h("div", {}, h("div", { class: "setting-title" }, "Anonymous visitors"),
@@ -386,21 +389,80 @@ function accessCard(ctx, rerender) {
       h("p", { class: "setting-desc" },
         "With enforcement off, reject unverified identifies once this many distinct unverified users have been seen. ",
         h("strong", {}, count(env.unsigned_session_count)), " so far."),
-      capForm));
+      capForm),
+    h("div", { class: "setting" },
+      h("div", {}, h("div", { class: "setting-title" }, "Sessions"),
+        h("p", { class: "setting-desc" },
+          `Sign every widget out: each session issued until now is refused and the widget identifies again. Sessions last ${duration(env.session_ttl_seconds)}.`)),
+      revoke));
+}
+
+/** A session lifetime in words: "1 hour", "90 minutes", "2 days". */
+export function duration(seconds) {
+  const units = [[86400, "day"], [3600, "hour"], [60, "minute"], [1, "second"]];
+  const [size, unit] = units.find(([u]) => seconds >= u && seconds % u === 0) || [1, "second"];
+  const n = seconds / size;
+  return `${count(n)} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+async function revokeSessions(ctx, btn) {
+  const { env } = ctx;
+  const ok = await confirmDialog({
+    title: "Revoke every session?",
+    message: h("span", {}, `Every session of “${env.name}” issued until now is refused with `, h("code", {}, "session_expired"),
+      ". Each widget identifies again on its next call, so a verified user needs a fresh signature or token from your backend."),
+    note: h("div", { class: "alert alert-warning", "data-offline-warning": "" }, icon("alert"),
+      h("div", {}, h("strong", {}, "Offline verifiers cannot see this. "),
+        "A service that checks session tokens itself with the JWKS keeps accepting a token until its ",
+        h("code", {}, "exp"), ` (at most ${duration(env.session_ttl_seconds)} from now). For an online check, call `,
+        h("code", {}, "GET /v1/me"), ".")),
+    confirmLabel: "Revoke all sessions",
+    danger: true,
+  });
+  if (!ok) return;
+  btn.disabled = true;
+  ctx.busy();
+  try {
+    const r = await Api.revokeSessions(env.id);
+    toast(`Every session issued before ${fmtDate(r.revoked_before)} is refused; widgets identify again.`);
+  } catch (e) {
+    toast(e.message, "error");
+  } finally {
+    btn.disabled = false;
+    ctx.container.removeAttribute("aria-busy");
+  }
 }
 
 // ---- diagnose -------------------------------------------------------------
+
+/** At most this many values in `email` and `candidates` together (the API's limit). */
+const MAX_CANDIDATES = 20;
 
 function diagnoseCard(ctx) {
   const { env } = ctx;
   const uid = h("input", { class: "input", id: "diag-user", placeholder: "User id, exactly as signed" });
   const sig = h("input", { class: "input mono", id: "diag-sig", placeholder: "Signature (hex or base64)", spellcheck: "false" });
+  const email = h("input", { class: "input", id: "diag-email", type: "email", autocomplete: "off", placeholder: "ada@example.com" });
+  const others = h("textarea", { class: "input mono", id: "diag-candidates", rows: 3, spellcheck: "false",
+    "aria-describedby": "diag-candidates-hint", placeholder: "One value a line, e.g. an id from another system" });
   const out = h("div", { class: "diag-out", "aria-live": "polite" });
   const form = h("form", { class: "form", onsubmit: async (ev) => {
     ev.preventDefault();
+    const body = { user_id: uid.value, signature: sig.value.trim() };
+    const mail = email.value.trim();
+    const candidates = others.value.split("\n").map((l) => l.trim()).filter(Boolean);
+    if (mail) body.email = mail;
+    if (candidates.length) body.candidates = candidates;
+    const given = candidates.length + (mail ? 1 : 0);
+    if (given > MAX_CANDIDATES) {
+      others.setAttribute("aria-invalid", "true");
+      mount(out, errorBox({ code: "Too many values", message: `Give at most ${MAX_CANDIDATES} values to try, the email included (${given} now).` }));
+      return;
+    }
+    others.removeAttribute("aria-invalid");
     try {
-      const r = await Api.diagnose(env.id, { user_id: uid.value, signature: sig.value.trim() });
-      mount(out, h("div", { class: `alert ${r.valid ? "alert-success" : "alert-warning"}` },
+      const r = await Api.diagnose(env.id, body);
+      mount(out, h("div", { class: `alert ${r.valid ? "alert-success" : "alert-warning"}`, "data-cause": r.cause || "valid" },
         icon(r.valid ? "check" : "alert"),
         h("div", {}, h("strong", {}, r.valid ? "Valid" : "Does not verify"), " — ", richText(r.message))));
     } catch (e) {
@@ -409,6 +471,13 @@ function diagnoseCard(ctx) {
   } },
   h("label", { class: "label", for: "diag-user" }, "User id"), uid,
   h("label", { class: "label", for: "diag-sig" }, "Signature"), sig,
+  h("details", { class: "diag-more" },
+    h("summary", {}, "Values you may have signed instead of the id (optional)"),
+    h("div", { class: "form" },
+      h("label", { class: "label", for: "diag-email" }, "The user's email"), email,
+      h("label", { class: "label", for: "diag-candidates" }, "Other values you may have signed"), others,
+      h("p", { class: "hint", id: "diag-candidates-hint" },
+        `One a line, at most ${MAX_CANDIDATES} with the email. Vouch already tries the user's stored attributes.`))),
   h("div", {}, h("button", { type: "submit", class: "btn btn-secondary" }, icon("search"), "Check signature")), out);
   return card("Check a signature", { subtitle: "Paste what your backend produced; Vouch says whether it verifies and, if not, the likely mistake." }, form);
 }

@@ -184,12 +184,12 @@ export function openDialog({ title, build, wide }) {
   });
 }
 
-/** A confirmation; resolves true when confirmed. */
-export function confirmDialog({ title, message, detail, confirmLabel = "Confirm", danger = false }) {
+/** A confirmation; resolves true when confirmed. `note` (an alert, say) follows the message unboxed. */
+export function confirmDialog({ title, message, detail, note, confirmLabel = "Confirm", danger = false }) {
   return openDialog({
     title,
     build: (close) => h("div", {},
-      h("div", { class: "dialog-body" }, h("p", {}, message), detail ? h("div", { class: "dialog-detail" }, detail) : null),
+      h("div", { class: "dialog-body" }, h("p", {}, message), note || null, detail ? h("div", { class: "dialog-detail" }, detail) : null),
       h("footer", { class: "dialog-foot" },
         // Focus starts on the harmless choice: Enter right away changes nothing.
         button("Cancel", { onclick: () => close(false), autofocus: true }),
