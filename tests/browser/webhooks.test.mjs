@@ -1,7 +1,8 @@
 // The admin UI's Webhooks page in real headless Chromium against the real server (started
 // with --allow-private-webhooks so a loopback receiver is allowed): add an endpoint, see its
 // whsec_ secret once, get a real signed delivery, read the attempt in the deliveries table,
-// see a failing endpoint's HTTP 500 with its next retry, rotate the secret, delete.
+// see a failing endpoint's HTTP 500 with its next retry, rotate the secret, delete. The
+// dialog's event types come from the server's list.
 
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
@@ -121,6 +122,19 @@ describe("admin UI: webhooks", () => {
     assert.equal(await link.getAttribute("aria-current"), "page");
     await page.locator('[data-empty="webhooks"]').waitFor();
     assert.equal(await page.locator("section[data-webhook-id]").count(), 0);
+  });
+
+  test("the add dialog offers exactly the server's event types, with their descriptions", async () => {
+    const types = (await server.admin("GET", "/admin/v1/webhook-event-types")).body.data;
+    assert.ok(types.some((t) => t.type === "user.deleted"), "the server lists user.deleted");
+    await webhooksPage();
+    await page.click('[data-action="add-webhook"]');
+    const dialog = page.locator("dialog[open]");
+    const offered = await dialog.locator('input[name="event_types"]').evaluateAll((boxes) =>
+      boxes.map((b) => ({ type: b.value, description: b.closest("label").querySelector(".hint").textContent })));
+    assert.deepEqual(offered, types.map(({ type, description }) => ({ type, description })));
+    await dialog.locator("button", { hasText: "Cancel" }).click();
+    await page.waitForFunction(() => !document.querySelector("dialog[open]"));
   });
 
   test("adding an endpoint shows its whsec_ secret once and lists it as active", async () => {

@@ -8,15 +8,6 @@ import {
   button, card, pageHeader, table, confirmDialog, openDialog, toast, errorBox, secretValueBox, kv, wrappedId, idText,
 } from "./widgets.js";
 
-export const EVENT_TYPES = [
-  ["user.created", "A user is seen for the first time"],
-  ["user.updated", "A user's attributes or verification change"],
-  ["identity.rejected", "An identify is refused (bad signature, expired token…)"],
-  ["secret.created", "An identity secret is created, rotated or imported"],
-  ["secret.revoked", "An identity secret is revoked"],
-  ["secret.exposed", "An identity secret was reported as exposed"],
-];
-
 /** At most `n` characters, with an ellipsis when cut. */
 function truncate(text, n) {
   const chars = [...text];
@@ -25,7 +16,8 @@ function truncate(text, n) {
 
 export async function renderWebhooks(ctx) {
   const { env, container, stillCurrent } = ctx;
-  const list = await WebhookApi.list(env.id);
+  // The event types come from the server, so a type it adds is offered at once.
+  const [list, types] = await Promise.all([WebhookApi.list(env.id), WebhookApi.eventTypes()]);
   if (!stillCurrent()) return;
   ctx.busy = () => container.setAttribute("aria-busy", "true");
   const rerender = async () => {
@@ -42,7 +34,7 @@ export async function renderWebhooks(ctx) {
   mount(container,
     pageHeader("Webhooks",
       "Vouch POSTs signed events (Standard Webhooks) to these URLs, retries failures with backoff, and disables an endpoint that keeps failing.",
-      button("Add endpoint", { variant: "primary", "data-action": "add-webhook", onclick: () => addDialog(ctx, rerender) }, "plus"),
+      button("Add endpoint", { variant: "primary", "data-action": "add-webhook", onclick: () => addDialog(ctx, types.data, rerender) }, "plus"),
       env.name),
     endpoints.length === 0
       ? card(null, {}, h("div", { class: "empty-state", "data-empty": "webhooks" },
@@ -196,13 +188,13 @@ function showWebhookSecret(secret, id, title) {
         h("div", { class: "alert alert-warning" }, icon("key"),
           h("div", {}, "Copy this signing secret into your receiver now: it is shown only once. ",
             "Your receiver checks the webhook-signature header with it (Standard Webhooks).")),
-        secretValueBox(secret),
+        secretValueBox(secret, "Signing secret"),
         h("p", { class: "hint" }, "Endpoint ", h("code", {}, id))),
       h("footer", { class: "dialog-foot" }, button("Done", { variant: "primary", onclick: () => close(true) }))),
   });
 }
 
-function addDialog(ctx, rerender) {
+function addDialog(ctx, types, rerender) {
   const { env } = ctx;
   openDialog({
     title: "Add a webhook endpoint",
@@ -210,7 +202,7 @@ function addDialog(ctx, rerender) {
     build: (close) => {
       const url = h("input", { class: "input mono", id: "webhook-url", type: "url", required: true, autocomplete: "off",
         spellcheck: "false", placeholder: "https://api.example.com/webhooks/vouch" });
-      const boxes = EVENT_TYPES.map(([t, desc]) => {
+      const boxes = types.map(({ type: t, description: desc }) => {
         const input = h("input", { type: "checkbox", name: "event_types", value: t, id: `evt-${t}` });
         return { t, input, el: h("label", { class: "check", for: `evt-${t}` }, input,
           h("span", {}, h("code", {}, t), h("span", { class: "hint" }, desc))) };
