@@ -91,7 +91,7 @@ export function showNewSecret(value, id, title = "New identity secret") {
         h("div", { class: "alert alert-info" }, icon("key"),
           h("div", {}, "Copy this secret into your backend's configuration now (for example as VOUCH_SECRET). ",
             "You can reveal it again later; every reveal is written to the audit log.")),
-        secretValueBox(value),
+        secretValueBox(value, "Identity secret value"),
         h("p", { class: "hint" }, "Key id ", h("code", {}, id))),
       h("footer", { class: "dialog-foot" }, button("Done", { variant: "primary", onclick: () => close(true) }))),
   });

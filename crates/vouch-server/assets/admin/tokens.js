@@ -25,7 +25,7 @@ function roleBadge(role) {
 function scope(t, envNames) {
   if (!t.environment_ids) return h("span", { "data-scope": "all" }, "All environments");
   return h("div", { class: "props", "data-scope": t.environment_ids.join(",") },
-    t.environment_ids.map((id) => h("span", { class: "prop", title: id }, envNames.get(id) || id)));
+    t.environment_ids.map((id) => h("span", { class: envNames.has(id) ? "prop prop-name" : "prop", title: id }, envNames.get(id) || id)));
 }
 
 /** The scope as one line of text, for dialogs. */
@@ -175,7 +175,7 @@ function showNewToken(t, envNames) {
         h("div", { class: "alert alert-warning" }, icon("key"),
           h("div", {}, h("strong", {}, "Copy this token now: you will not see it again. "),
             "Vouch keeps only its hash, so a lost token cannot be shown again: delete it and create another.")),
-        secretValueBox(t.token),
+        secretValueBox(t.token, "Admin token value"),
         kv([["Name", t.name], ["Role", roleBadge(t.role)], ["Scope", scopeText(t, envNames)], ["Id", h("code", {}, t.id)]])),
       h("footer", { class: "dialog-foot" }, button("Done", { variant: "primary", onclick: () => close(true) }))),
   });

@@ -31,9 +31,11 @@ export async function renderUsers(ctx) {
   const verified = query.get("verified") || "";
   const notice = takeNotice();
   const results = h("div", { class: "users-results" });
+  const filterSlot = h("div", { class: "filter-slot" });
+  const infoSlot = h("span", { class: "muted small toolbar-end", "data-page-info": "" });
   const search = h("input", {
     class: "input", type: "search", id: "user-search", autocomplete: "off", spellcheck: "false",
-    placeholder: "Search by user id prefix", "aria-describedby": "user-search-hint",
+    placeholder: "User id starts with…", "aria-describedby": "user-search-hint",
   });
   search.value = query.get("search") || "";
   const state = { verified, search: search.value, cursor: query.get("cursor") || "", trail: query.get("trail") || "" };
@@ -41,12 +43,21 @@ export async function renderUsers(ctx) {
   let seq = 0;
   const load = async () => {
     const mine = ++seq;
+    const current = () => mine === seq && stillCurrent();
     results.setAttribute("aria-busy", "true");
     try {
-      const shown = await usersTable(env, state);
-      if (mine === seq && stillCurrent()) mount(results, shown);
+      const shown = await usersPage(env, state);
+      if (current()) {
+        mount(filterSlot, filterLinks(env, state));
+        mount(infoSlot, shown.info);
+        mount(results, shown.body);
+      }
     } catch (e) {
-      if (mine === seq && stillCurrent()) mount(results, h("div", { class: "card-body" }, errorBox(e)));
+      if (current()) {
+        mount(filterSlot, filterLinks(env, state));
+        mount(infoSlot);
+        mount(results, h("div", { class: "card-body" }, errorBox(e)));
+      }
     } finally {
       if (mine === seq) results.removeAttribute("aria-busy");
     }
@@ -70,26 +81,34 @@ export async function renderUsers(ctx) {
     pageHeader("Users", "Everyone who identified in this environment. Unverified users had no proof of identity: treat their attributes as untrusted.", null, env.name),
     notice ? h("div", { class: "alert alert-success", role: "status", "data-notice": "" }, icon("check"), h("div", {}, notice)) : null,
     card(null, { cls: "card-flush" },
-      h("form", { class: "toolbar search-bar", role: "search", onsubmit: (ev) => ev.preventDefault() },
-        h("div", { class: "search-field" }, icon("search"), h("label", { class: "visually-hidden", for: "user-search" }, "Search users by id prefix"), search),
-        h("span", { class: "hint", id: "user-search-hint" }, "Ids that start with this, exactly (case and spaces count).")),
+      h("div", { class: "toolbar" },
+        h("form", { class: "search-field", role: "search", onsubmit: (ev) => ev.preventDefault() },
+          icon("search"),
+          h("label", { class: "visually-hidden", for: "user-search" }, "Search users by id prefix"),
+          search,
+          h("span", { class: "visually-hidden", id: "user-search-hint" }, "Lists the users whose id starts with this, exactly: case and spaces count.")),
+        filterSlot,
+        infoSlot),
       results));
 }
 
-/** The filter, the table and the pager of one page of users (`state`: verified, search, cursor, trail). */
-async function usersTable(env, state) {
-  const { verified, search, cursor } = state;
-  // Earlier cursors, so "Previous" can go back (the API pages forward only).
-  const trail = state.trail.split(",").filter(Boolean).map(decodeURIComponent);
-  const page = await Api.users(env.id, { verified, search, cursor, limit: PAGE });
-
-  const filter = h("div", { class: "segmented", role: "group", "aria-label": "Filter users" },
+/** All / Verified / Unverified, each keeping the search. */
+function filterLinks(env, { verified, search }) {
+  return h("div", { class: "segmented", role: "group", "aria-label": "Filter users" },
     FILTERS.map(([v, label]) => h("a", {
       href: links.users(env.id, qs({ verified: v, search })),
       class: `seg ${verified === v ? "active" : ""}`,
       "aria-current": verified === v ? "true" : undefined,
       "data-filter": v || "all",
     }, label)));
+}
+
+/** One page of users as `{info, body}`: "Page n · m users", and the table with its pager. */
+async function usersPage(env, state) {
+  const { verified, search, cursor } = state;
+  // Earlier cursors, so "Previous" can go back (the API pages forward only).
+  const trail = state.trail.split(",").filter(Boolean).map(decodeURIComponent);
+  const page = await Api.users(env.id, { verified, search, cursor, limit: PAGE });
 
   let empty = verified === "false" ? "No unverified users. Every identify carried a valid proof." : "No users yet.";
   if (search) empty = `No ${verified === "true" ? "verified " : verified === "false" ? "unverified " : ""}user id starts with “${search}”.`;
@@ -124,12 +143,10 @@ async function usersTable(env, state) {
   }, "chevronRight");
   const pageNo = trail.length + (cursor ? 1 : 0) + 1;
 
-  return [
-    h("div", { class: "toolbar" }, filter,
-      h("span", { class: "muted small", "data-page-info": "" }, `Page ${pageNo} · ${page.data.length} user${page.data.length === 1 ? "" : "s"}`)),
-    rows,
-    h("div", { class: "pager" }, prev, next),
-  ];
+  return {
+    info: `Page ${pageNo} · ${page.data.length} user${page.data.length === 1 ? "" : "s"}`,
+    body: [rows, h("div", { class: "pager" }, prev, next)],
+  };
 }
 
 export async function renderUser(ctx, userId) {
@@ -197,7 +214,7 @@ async function deleteUser(ctx, user, recentEvents) {
     title: "Delete this user?",
     message: h("span", {}, "Vouch erases ", h("code", { class: "id-wrap", "data-delete-user": user.id }, user.id),
       ": its attributes, verified attributes, company memberships and tracked events. ",
-      "Its widget sessions are refused from the next call, and a user.deleted webhook is sent. ",
+      "Its widget sessions are refused from the next call, and a ", h("code", {}, "user.deleted"), " webhook is sent. ",
       "The audit log keeps a record that it was deleted, without its attributes. This cannot be undone."),
     detail: kv([
       ["Identity", verifiedBadge(user)],

@@ -213,9 +213,9 @@ export async function copyText(text) {
   }
 }
 
-/** A read-only secret value with a Copy button, shown once. */
-export function secretValueBox(value) {
-  const input = h("input", { class: "input mono", readonly: true, "data-secret-value": "" });
+/** A read-only secret value with a Copy button, shown once; `label` names the field. */
+export function secretValueBox(value, label = "Secret value") {
+  const input = h("input", { class: "input mono", readonly: true, "data-secret-value": "", "aria-label": label });
   input.value = value;
   return h("div", { class: "secret-box" }, input,
     button("Copy", {
