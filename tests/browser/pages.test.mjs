@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
 
-import { axeViolations, launchBrowser, screenshot, sign, startServer } from "./harness.mjs";
+import { axeViolations, launchBrowser, screenshot, sign, signIn, startServer } from "./harness.mjs";
 
 const WIDTHS = [
   [1366, 768],
@@ -18,6 +18,7 @@ describe("every page at 1366 and 390 px: screenshots and axe", () => {
   let browser;
   let page;
   let receiver;
+  let viewerToken;
   const env = () => server.envId;
 
   const identify = async (body) => {
@@ -60,6 +61,12 @@ describe("every page at 1366 and 390 px: screenshots and axe", () => {
     for (let i = 0; i < 6; i++) assert.equal((await identify({ user_id: `visitor-${i}`, attributes: { name: `Visitor ${i}` } })).status, 200);
     assert.equal((await identify({ user_id: "ada", signature: sign(server.secret, "ada@example.com") })).status, 401);
     assert.equal((await identify({ user_id: "ada" })).status, 401);
+    // Admin tokens of every kind, and admin actions in the audit log.
+    const viewer = await server.admin("POST", "/admin/v1/admin-tokens", { name: "Support desk (read-only)", role: "viewer" });
+    assert.equal(viewer.status, 201);
+    viewerToken = viewer.body.token;
+    assert.equal((await server.admin("POST", "/admin/v1/admin-tokens", { name: "CI deploys", role: "admin", environment_ids: [env()] })).status, 201);
+    assert.equal((await server.admin("POST", `/admin/v1/environments/${env()}/sessions/revoke`)).status, 200);
     browser = await launchBrowser({ viewport: { width: 1366, height: 768 } });
     page = await browser.newPage();
   });
@@ -76,7 +83,11 @@ describe("every page at 1366 and 390 px: screenshots and axe", () => {
     for (const [width, height] of WIDTHS) {
       await page.setViewportSize({ width, height });
       await open();
-      await page.evaluate(() => document.querySelectorAll(".toast").forEach((t) => t.remove()));
+      // A full-page screenshot of a scrolled page paints the sticky bars where the view was.
+      await page.evaluate(() => {
+        document.querySelectorAll(".toast").forEach((t) => t.remove());
+        window.scrollTo(0, 0);
+      });
       await screenshot(page, `${name}-${width}`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       if (overflow > 0) problems.push(`${width} px: the page scrolls sideways by ${overflow} px`);
@@ -126,6 +137,80 @@ describe("every page at 1366 and 390 px: screenshots and axe", () => {
     atBothWidths("admin-webhooks", async () => {
       await adminPage(`#/env/${env()}/webhooks`, "[data-webhook-id]")();
       await page.locator("tr[data-delivery]").first().waitFor({ timeout: 10_000 });
+    }));
+
+  test("admin tokens", () => atBothWidths("admin-tokens", adminPage("#/admin-tokens", "tr[data-token-id]")));
+
+  const tokensDialog = (open) => async () => {
+    await adminPage("#/admin-tokens", "tr[data-token-id]")();
+    await open();
+    await page.locator("dialog[open]").waitFor();
+  };
+
+  test("admin tokens: the new token dialog", () =>
+    atBothWidths("admin-tokens-new-dialog", tokensDialog(() => page.click('[data-action="new-token"]'))));
+
+  test("admin tokens: a new token, shown once", () =>
+    atBothWidths("admin-tokens-created-dialog", tokensDialog(async () => {
+      await page.click('[data-action="new-token"]');
+      await page.fill("#token-name", "Screenshot");
+      await page.check("#token-role-viewer");
+      await page.click("dialog[open] button[type=submit]");
+      await page.locator("dialog[open] [data-new-token]").waitFor();
+    })));
+
+  test("admin tokens: deleting one asks first", () =>
+    atBothWidths("admin-tokens-delete-dialog", tokensDialog(() => page.locator('tr[data-role="viewer"] [data-action="delete-token"]').first().click())));
+
+  test("admin tokens, as a viewer: why the page is not shown", async () => {
+    const other = await launchBrowser({ viewport: { width: 1366, height: 768 } });
+    const saved = page;
+    try {
+      page = await other.newPage();
+      await signIn(page, server.url, viewerToken);
+      await atBothWidths("admin-tokens-no-access", adminPage("#/admin-tokens", "[data-no-access]"));
+    } finally {
+      page = saved;
+      await other.close();
+    }
+  });
+
+  test("identity verification: revoke all sessions", () =>
+    atBothWidths("admin-identity-revoke-sessions-dialog", async () => {
+      await adminPage(`#/env/${env()}`, "tr[data-key-id]")();
+      await page.click('[data-action="revoke-sessions"]');
+      await page.locator("dialog[open]").waitFor();
+    }));
+
+  test("identity verification: check a signature with candidates", () =>
+    atBothWidths("admin-identity-check-signature", async () => {
+      await adminPage(`#/env/${env()}`, "tr[data-key-id]")();
+      await page.fill("#diag-user", "ada");
+      await page.fill("#diag-sig", sign(server.secret, "crm-4411"));
+      await page.click("details.diag-more summary");
+      await page.fill("#diag-email", "ada@example.com");
+      await page.fill("#diag-candidates", "crm-4411\nlegacy-77");
+      await page.click('button:has-text("Check signature")');
+      await page.locator('.diag-out [data-cause="signed_candidate"]').waitFor();
+    }));
+
+  test("users, searched", () => atBothWidths("admin-users-search", adminPage(`#/env/${env()}/users?search=visitor-`, "tr[data-user]")));
+
+  test("a user: deleting asks first", () =>
+    atBothWidths("admin-user-delete-dialog", async () => {
+      await adminPage(`#/env/${env()}/users/${encodeURIComponent(LONG_ID)}`, '[data-field="key_id"]')();
+      await page.click('[data-action="delete-user"]');
+      await page.locator("dialog[open]").waitFor();
+    }));
+
+  test("audit log, filtered", () =>
+    atBothWidths("admin-audit-filtered", adminPage(`#/env/${env()}/audit?kind=identity.rejected&user_id=ada&since=2026-01-01T00:00:00Z`, 'tr[data-audit-kind="identity.rejected"]')));
+
+  test("webhooks: the add dialog", () =>
+    atBothWidths("admin-webhooks-add-dialog", async () => {
+      await adminPage(`#/env/${env()}/webhooks`, "[data-webhook-id]")();
+      await page.click('[data-action="add-webhook"]');
+      await page.locator("dialog[open]").waitFor();
     }));
 
   test("the small-screen menu, open", async () => {
