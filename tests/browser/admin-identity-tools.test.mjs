@@ -215,5 +215,15 @@ describe("admin UI: identity page tools and viewer mode", () => {
       await refused(`[data-webhook-id="${hookId}"] [data-action="replay"]`);
       assert.equal((await server.admin("GET", `/admin/v1/environments/${server.envId}/webhooks/${hookId}`)).status, 200);
     });
+
+    test("no refused write threw in the page", () => {
+      assert.deepEqual(viewer.consoleMessages.filter((m) => m.type === "pageerror"), []);
+    });
+  });
+
+  test("no page broke its Content-Security-Policy or threw", () => {
+    // A refused call (403, 404) is logged by Chromium as a failed load; nothing else may be.
+    const bad = page.consoleMessages.filter((m) => m.type === "pageerror" || /Content Security Policy|Refused to/i.test(m.text));
+    assert.deepEqual(bad, []);
   });
 });

@@ -174,4 +174,10 @@ describe("admin UI: admin tokens", () => {
       }
     });
   }
+
+  test("no page broke its Content-Security-Policy or threw", () => {
+    // A refused call (403, 404) is logged by Chromium as a failed load; nothing else may be.
+    const bad = page.consoleMessages.filter((m) => m.type === "pageerror" || /Content Security Policy|Refused to/i.test(m.text));
+    assert.deepEqual(bad, []);
+  });
 });

@@ -273,4 +273,10 @@ describe("admin UI: users search, erasure and audit filters", () => {
       assert.equal(await page.locator("#audit-user").inputValue(), "zed");
     });
   });
+
+  test("no page broke its Content-Security-Policy or threw", () => {
+    // A refused call (403, 404) is logged by Chromium as a failed load; nothing else may be.
+    const bad = page.consoleMessages.filter((m) => m.type === "pageerror" || /Content Security Policy|Refused to/i.test(m.text));
+    assert.deepEqual(bad, []);
+  });
 });
