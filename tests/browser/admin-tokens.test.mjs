@@ -14,6 +14,14 @@ describe("admin UI: admin tokens", () => {
   let page;
   let otherEnv;
   let bootstrapId;
+  /** A second browser, for signing in with other tokens; `as(token)` signs it in afresh. */
+  let other;
+  let otherPage;
+  const as = async (token) => {
+    await other.context.clearCookies();
+    await signIn(otherPage, server.url, token);
+    return otherPage;
+  };
 
   const tokensPage = async () => {
     const target = `${server.url}/admin#/admin-tokens`;
@@ -47,9 +55,12 @@ describe("admin UI: admin tokens", () => {
     browser = await launchBrowser({ viewport: { width: 1366, height: 900 } });
     page = await browser.newPage();
     await signIn(page, server.url, ADMIN_TOKEN);
+    other = await launchBrowser();
+    otherPage = await other.newPage();
   });
 
   after(async () => {
+    await other?.close();
     await browser?.close();
     await server?.stop();
   });
@@ -135,17 +146,11 @@ describe("admin UI: admin tokens", () => {
 
   test("deleting the token this console is signed in with signs it out", async () => {
     const made = await server.admin("POST", "/admin/v1/admin-tokens", { name: "Temporary", role: "admin" });
-    const other = await launchBrowser();
-    try {
-      const p = await other.newPage();
-      await signIn(p, server.url, made.body.token);
-      await p.goto(`${server.url}/admin#/admin-tokens`);
-      await p.locator(`tr[data-token-id="${made.body.id}"] [data-action="delete-token"]`).click();
-      await p.locator("dialog[open] [data-confirm]").click();
-      await p.waitForURL(/\/admin\/login$/);
-    } finally {
-      await other.close();
-    }
+    const p = await as(made.body.token);
+    await p.goto(`${server.url}/admin#/admin-tokens`);
+    await p.locator(`tr[data-token-id="${made.body.id}"] [data-action="delete-token"]`).click();
+    await p.locator("dialog[open] [data-confirm]").click();
+    await p.waitForURL(/\/admin\/login$/);
     assert.ok(!(await tokens()).some((t) => t.id === made.body.id));
   });
 
@@ -157,27 +162,21 @@ describe("admin UI: admin tokens", () => {
       if (body.environment_ids) body.environment_ids = [otherEnv];
       const made = await server.admin("POST", "/admin/v1/admin-tokens", body);
       assert.equal(made.status, 201, JSON.stringify(made.body));
-      const other = await launchBrowser();
-      try {
-        const p = await other.newPage();
-        await signIn(p, server.url, made.body.token);
-        await p.goto(`${server.url}/admin#/admin-tokens`);
-        const notice = p.locator("[data-no-access]");
-        await notice.waitFor();
-        const text = await notice.textContent();
-        assert.match(text, /cannot manage admin tokens/);
-        assert.match(text, reason, "the server's reason");
-        assert.equal(await p.locator("tr[data-token-id]").count(), 0, "no token is listed");
-        assert.equal(await p.locator('[data-action="new-token"]').count(), 0, "no create button");
-      } finally {
-        await other.close();
-      }
+      const p = await as(made.body.token);
+      await p.goto(`${server.url}/admin#/admin-tokens`);
+      const notice = p.locator("[data-no-access]");
+      await notice.waitFor();
+      const text = await notice.textContent();
+      assert.match(text, /cannot manage admin tokens/);
+      assert.match(text, reason, "the server's reason");
+      assert.equal(await p.locator("tr[data-token-id]").count(), 0, "no token is listed");
+      assert.equal(await p.locator('[data-action="new-token"]').count(), 0, "no create button");
     });
   }
 
   test("no page broke its Content-Security-Policy or threw", () => {
     // A refused call (403, 404) is logged by Chromium as a failed load; nothing else may be.
-    const bad = page.consoleMessages.filter((m) => m.type === "pageerror" || /Content Security Policy|Refused to/i.test(m.text));
+    const bad = [...page.consoleMessages, ...otherPage.consoleMessages].filter((m) => m.type === "pageerror" || /Content Security Policy|Refused to/i.test(m.text));
     assert.deepEqual(bad, []);
   });
 });

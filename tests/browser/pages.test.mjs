@@ -163,15 +163,13 @@ describe("every page at 1366 and 390 px: screenshots and axe", () => {
     atBothWidths("admin-tokens-delete-dialog", tokensDialog(() => page.locator('tr[data-role="viewer"] [data-action="delete-token"]').first().click())));
 
   test("admin tokens, as a viewer: why the page is not shown", async () => {
-    const other = await launchBrowser({ viewport: { width: 1366, height: 768 } });
-    const saved = page;
+    await browser.context.clearCookies();
+    await signIn(page, server.url, viewerToken);
     try {
-      page = await other.newPage();
-      await signIn(page, server.url, viewerToken);
       await atBothWidths("admin-tokens-no-access", adminPage("#/admin-tokens", "[data-no-access]"));
     } finally {
-      page = saved;
-      await other.close();
+      await browser.context.clearCookies();
+      await signIn(page, server.url, server.adminToken);
     }
   });
 

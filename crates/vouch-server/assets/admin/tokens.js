@@ -47,6 +47,9 @@ export async function renderTokens(ctx) {
     container.setAttribute("aria-busy", "true");
     try {
       await renderTokens(ctx);
+    } catch (e) {
+      // E.g. the token this console is signed in with was just deleted (api.js goes to the sign-in page).
+      mount(container, errorBox(e));
     } finally {
       container.removeAttribute("aria-busy");
     }
@@ -105,7 +108,6 @@ async function deleteToken(t, envNames, rerender) {
       toast(e.message, "error");
     }
   }
-  // Deleting the token this console is signed in with ends the sign-in: the reload goes to the sign-in page.
   await rerender();
 }
 
