@@ -9,6 +9,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Set once the page is on its way to the sign-in page. */
+let leaving = false;
+
 function csrfToken() {
   for (const part of document.cookie.split(";")) {
     const [k, ...v] = part.trim().split("=");
@@ -41,8 +44,10 @@ export async function api(method, path, body) {
   }
   if (!resp.ok) {
     const err = data?.error || { code: `http_${resp.status}`, message: resp.statusText };
-    // The sign-in expired or was revoked: back to the sign-in page.
-    if (resp.status === 401 && err.code === "invalid_admin_token" && !/CSRF/i.test(err.message)) {
+    // The sign-in expired or was revoked: back to the sign-in page, once (a page's
+    // parallel calls all fail; a second navigation would abort the first).
+    if (resp.status === 401 && err.code === "invalid_admin_token" && !/CSRF/i.test(err.message) && !leaving) {
+      leaving = true;
       location.assign("/admin/login");
     }
     throw new ApiError(resp.status, err.code, err.message);
