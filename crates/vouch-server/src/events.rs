@@ -90,12 +90,16 @@ impl Event {
         })
     }
 
-    /// `user.created` / `user.updated`: the user object.
+    /// `user.created` / `user.updated`: the user object, with its environment.
     pub fn user(kind: EventType, user: &UserRecord, companies: &[CompanyRecord], at: Ts) -> Self {
+        let mut data = serde_json::to_value(UserOut::new(user, companies)).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut data {
+            m.insert("environment_id".into(), Value::String(user.env_id.clone()));
+        }
         Self {
             env_id: user.env_id.clone(),
             kind,
-            data: serde_json::to_value(UserOut::new(user, companies)).unwrap_or(Value::Null),
+            data,
             at,
         }
     }

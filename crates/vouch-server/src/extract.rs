@@ -310,6 +310,17 @@ impl AdminAuth {
         Ok(())
     }
 
+    /// Refuses a token limited to some environments.
+    pub fn require_every_environment(&self) -> Result<(), ApiError> {
+        if self.token.environment_ids.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This admin token is limited to some environments; this needs a token with access to every environment.",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses anything but an admin token with access to every environment.
     pub fn require_full(&self) -> Result<(), ApiError> {
         self.require_write()?;

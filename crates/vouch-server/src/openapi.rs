@@ -52,6 +52,7 @@ pub fn error_codes(method: &str, path: &str, op: &Value) -> Vec<ErrorCode> {
             // A viewer may read and diagnose; the token list and a revealed
             // secret need more than that.
             let full_read = path == "/admin/v1/admin-tokens"
+                || path == "/admin/v1/audit"
                 || path == "/admin/v1/environments/{env}/secrets/{key_id}";
             if (method != "get" && !path.ends_with("/diagnose")) || full_read {
                 codes.push(Forbidden);

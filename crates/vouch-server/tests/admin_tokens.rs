@@ -324,3 +324,74 @@ async fn bad_token_requests_are_clear_errors() {
             .expect_error(400, "invalid_request");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whoami_names_the_token_and_the_deployment_audit_lists_token_changes() {
+    let s = Server::start().await;
+    let env = s.env().await;
+    let me = s.admin_get("/admin/v1/whoami").await;
+    assert_eq!(
+        (me["name"].as_str(), me["role"].as_str()),
+        (Some("bootstrap"), Some("admin"))
+    );
+    assert!(me.get("token").is_none(), "{me}");
+    let viewer = create(
+        &s,
+        json!({"name": "support", "role": "viewer", "environment_ids": [env.id]}),
+    )
+    .await;
+    let v = viewer["token"].as_str().unwrap();
+    let seen = as_token(&s, v, Method::GET, "/admin/v1/whoami", None)
+        .await
+        .expect_status(200);
+    assert_eq!(seen["id"], viewer["id"]);
+    assert_eq!(seen["role"], "viewer");
+    assert_eq!(seen["environment_ids"], json!([env.id]));
+    // Token changes belong to no environment: the deployment's audit lists them,
+    // with their actor; a scoped token may not read it.
+    s.admin(
+        Method::DELETE,
+        &format!("/admin/v1/admin-tokens/{}", viewer["id"].as_str().unwrap()),
+        None,
+    )
+    .await
+    .expect_status(204);
+    let log = s.admin_get("/admin/v1/audit?limit=50").await;
+    let kinds: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["admin_token.deleted", "admin_token.created"],
+        "{log}"
+    );
+    assert_eq!(log["data"][0]["actor"], me["id"]);
+    let filtered = s
+        .admin_get("/admin/v1/audit?kind=admin_token.created")
+        .await;
+    assert_eq!(filtered["data"].as_array().unwrap().len(), 1);
+    let scoped = create(
+        &s,
+        json!({"name": "ops", "role": "admin", "environment_ids": [env.id]}),
+    )
+    .await;
+    as_token(
+        &s,
+        scoped["token"].as_str().unwrap(),
+        Method::GET,
+        "/admin/v1/audit",
+        None,
+    )
+    .await
+    .expect_error(403, "forbidden");
+    // An environment's own log does not mix them in.
+    assert!(
+        s.audit(&env.id)
+            .await
+            .iter()
+            .all(|a| !a["kind"].as_str().unwrap().starts_with("admin_token."))
+    );
+}

@@ -452,7 +452,7 @@ async fn audit_filters_admin_tokens_and_failure_counts_agree() {
         }
         let q = |kind: Option<&str>, user: Option<&str>, since: Option<Ts>, until: Option<Ts>| {
             AuditQuery {
-                env_id: "env_a".into(),
+                env_id: Some("env_a".into()),
                 kind: kind.map(str::to_string),
                 user_id: user.map(str::to_string),
                 since,
@@ -610,7 +610,7 @@ async fn the_outbox_claims_retries_disables_and_replays_the_same_way() {
         assert_eq!(attempts.data[1].next_retry_at, Some(now_ms + 5_000));
         let disabled = s
             .list_audit(AuditQuery {
-                env_id: "env_a".into(),
+                env_id: Some("env_a".into()),
                 kind: Some("webhook.disabled".into()),
                 limit: 5,
                 ..Default::default()

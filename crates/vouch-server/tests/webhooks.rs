@@ -708,6 +708,7 @@ async fn every_event_type_arrives_signed_and_filtered() {
             .collect()
     };
     let user_keys = BTreeSet::from([
+        "environment_id",
         "id",
         "verified",
         "verified_by",

@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_user, users::delete_user))
         .routes(routes!(users::list_events))
         .routes(routes!(users::list_audit))
+        .routes(routes!(users::list_deployment_audit))
         .routes(routes!(users::get_stats))
         .routes(routes!(diagnose::diagnose))
         .routes(routes!(secrets::rotate_signing_key))
@@ -45,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_event_types))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::delete_token))
+        .routes(routes!(tokens::whoami))
 }
 
 /// Pagination query of every list.

@@ -150,3 +150,12 @@ pub async fn delete_token(
     state.store.delete_admin_token(&id, audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The token making this call: its id, name, role and scope (never its value),
+/// so a client can tell what it may do before trying.
+#[utoipa::path(get, path = "/admin/v1/whoami", tag = "admin",
+    responses((status = 200, body = AdminTokenOut), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn whoami(auth: AdminAuth) -> Json<AdminTokenOut> {
+    Json(AdminTokenOut::new(&auth.token, None))
+}

@@ -181,10 +181,34 @@ pub async fn list_audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<ListOut<AuditOut>>> {
     super::env_ctx(&state, &env)?;
+    audit_page(&state, Some(env), q).await
+}
+
+/// The deployment's own audit log, newest first: admin tokens created and
+/// deleted, signing-key rotations, deleted environments (entries of no
+/// environment). Needs a token with access to every environment.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
+    params(AuditQuery),
+    responses((status = 200, body = ListOut<AuditOut>), (status = "4XX", body = ErrorOut)),
+    security(("admin_token" = [])))]
+pub async fn list_deployment_audit(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<ListOut<AuditOut>>> {
+    auth.require_every_environment()?;
+    audit_page(&state, None, q).await
+}
+
+async fn audit_page(
+    state: &AppState,
+    env_id: Option<String>,
+    q: AuditQuery,
+) -> ApiResult<Json<ListOut<AuditOut>>> {
     let page = state
         .store
         .list_audit(reads::AuditQuery {
-            env_id: env,
+            env_id,
             since: instant("since", q.since.as_deref())?,
             until: instant("until", q.until.as_deref())?,
             before: super::seq_cursor(q.cursor.as_deref())?,

@@ -101,10 +101,11 @@ pub struct EventQuery {
     pub limit: u32,
 }
 
-/// Audit entries: kind, user id, time range `[since, until)`, cursor.
+/// Audit entries: kind, user id, time range `[since, until)`, cursor; of an
+/// environment, or (None) the deployment's own.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
-    pub env_id: String,
+    pub env_id: Option<String>,
     pub kind: Option<String>,
     pub user_id: Option<String>,
     pub since: Option<Ts>,
@@ -238,21 +239,25 @@ pub async fn read<T: Tx>(tx: &mut T, r: &Read) -> StoreResult<Answer> {
         }
         Read::Audit(q) => {
             let limit = page_limit(q.limit);
-            let data = tx
-                .query(
-                    sql::AUDIT_PAGE,
-                    &[
-                        (&q.env_id).into(),
-                        (&q.kind).into(),
-                        (&q.user_id).into(),
-                        q.since.into(),
-                        q.until.into(),
-                        q.before.into(),
-                        (i64::from(limit) + 1).into(),
-                    ],
-                    rows::audit,
-                )
-                .await?;
+            let filters = [
+                (&q.kind).into(),
+                (&q.user_id).into(),
+                q.since.into(),
+                q.until.into(),
+                q.before.into(),
+                (i64::from(limit) + 1).into(),
+            ];
+            let data = match &q.env_id {
+                Some(env) => {
+                    let mut params = vec![env.into()];
+                    params.extend(filters);
+                    tx.query(sql::AUDIT_PAGE, &params, rows::audit).await?
+                }
+                None => {
+                    tx.query(sql::AUDIT_PAGE_DEPLOYMENT, &filters, rows::audit)
+                        .await?
+                }
+            };
             Answer::Audit(page(data, limit, |a| a.seq.to_string()))
         }
         Read::Coverage(env, since) => Answer::Coverage(

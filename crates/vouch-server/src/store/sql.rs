@@ -130,6 +130,12 @@ pub const AUDIT_PAGE: &str = "SELECT * FROM audit WHERE env_id = $1
      AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR user_id = $3)
      AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)
      AND ($6 IS NULL OR seq < $6) ORDER BY seq DESC LIMIT $7";
+/// The same for the deployment's own entries (admin tokens, signing keys,
+/// deleted environments), which belong to no environment.
+pub const AUDIT_PAGE_DEPLOYMENT: &str = "SELECT * FROM audit WHERE env_id IS NULL
+     AND ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR user_id = $2)
+     AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4)
+     AND ($5 IS NULL OR seq < $5) ORDER BY seq DESC LIMIT $6";
 
 pub const STATS_ADD: &str = "INSERT INTO identify_stats (env_id, minute, verified, unverified, rejected) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (env_id, minute) DO UPDATE SET verified = identify_stats.verified + excluded.verified,
@@ -250,6 +256,7 @@ mod tests {
             EVENTS_PAGE,
             AUDIT_INSERT,
             AUDIT_PAGE,
+            AUDIT_PAGE_DEPLOYMENT,
             STATS_ADD,
             STATS_SUM,
             WEBHOOKS_OF_ENV,
