@@ -71,6 +71,8 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.addr));
     let base = base.trim_end_matches('/').to_string();
+    let admin_base = config.admin_addr.as_ref().map(|a| format!("http://{a}"));
+    let admin_ui = admin_base.as_deref().unwrap_or(&base);
     let mut banner = String::new();
     let now = now();
     if store.is_empty().await? {
@@ -148,7 +150,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         }
         let _ = writeln!(
             banner,
-            "The identity secret can be revealed again in the admin UI ({base}/admin,\n\
+            "The identity secret can be revealed again in the admin UI ({admin_ui}/admin,\n\
              Identity verification > Reveal); every reveal is audited.\n"
         );
     } else if let Some(t) = &config.admin_token
@@ -169,14 +171,40 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         "Vouch is listening on {base} ({} store)",
         store.backend()
     );
-    let _ = writeln!(banner, "  Widget API:       {base}/v1/identify");
-    let _ = writeln!(banner, "  Admin API:        {base}/admin/v1/environments");
-    let _ = writeln!(banner, "  Session keys:     {base}/.well-known/jwks.json");
-    let _ = writeln!(banner, "  Admin UI:         {base}/admin");
-    if config.demo {
-        let _ = writeln!(banner, "  Demo:             {base}/demo");
+    match &admin_base {
+        None => {
+            let _ = writeln!(banner, "  Widget API:       {base}/v1/identify");
+            let _ = writeln!(banner, "  Admin API:        {base}/admin/v1/environments");
+            let _ = writeln!(banner, "  Session keys:     {base}/.well-known/jwks.json");
+            let _ = writeln!(banner, "  Admin UI:         {base}/admin");
+            if config.demo {
+                let _ = writeln!(banner, "  Demo:             {base}/demo");
+            }
+            let _ = write!(banner, "  API reference:    {base}/openapi.json");
+        }
+        Some(admin) => {
+            let _ = writeln!(banner, "  Widget API:       {base}/v1/identify");
+            let _ = writeln!(banner, "  Session keys:     {base}/.well-known/jwks.json");
+            if config.demo {
+                let _ = writeln!(banner, "  Demo:             {base}/demo");
+            }
+            let _ = writeln!(
+                banner,
+                "  API reference:    {base}/openapi.json (widget API)"
+            );
+            let _ = writeln!(
+                banner,
+                "Admin listener on {admin} (only the admin API, the admin UI and /metrics; keep it private)"
+            );
+            let _ = writeln!(banner, "  Admin API:        {admin}/admin/v1/environments");
+            let _ = writeln!(banner, "  Admin UI:         {admin}/admin");
+            let _ = writeln!(banner, "  Metrics:          {admin}/metrics");
+            let _ = write!(
+                banner,
+                "  API reference:    {admin}/openapi.json (the whole API)"
+            );
+        }
     }
-    let _ = write!(banner, "  API reference:    {base}/openapi.json");
     if config.demo {
         let _ = write!(
             banner,

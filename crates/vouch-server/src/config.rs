@@ -18,6 +18,9 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on (`VOUCH_ADDR`).
     pub addr: String,
+    /// A private address for the admin API, the admin UI and `/metrics`
+    /// (`VOUCH_ADMIN_ADDR`); when set, `addr` answers 404 for them.
+    pub admin_addr: Option<String>,
     /// Data directory for SQLite and the master key file (`VOUCH_DATA_DIR`).
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite:…`; SQLite in the data directory when unset.
@@ -74,6 +77,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("addr", &self.addr)
+            .field("admin_addr", &self.admin_addr)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_deref().map(mask_url))
             .field(
@@ -98,6 +102,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             addr: "127.0.0.1:8080".into(),
+            admin_addr: None,
             data_dir: PathBuf::from("./vouch-data"),
             database_url: None,
             master_key: None,
@@ -132,6 +137,15 @@ impl Config {
         {
             anyhow::bail!("VOUCH_PUBLIC_URL must start with http:// or https:// (got {u:?})");
         }
+        // Port 0 twice is two ports the kernel picks.
+        if let Some(admin) = &self.admin_addr
+            && *admin == self.addr
+            && !admin.ends_with(":0")
+        {
+            anyhow::bail!(
+                "VOUCH_ADMIN_ADDR must be another address than VOUCH_ADDR (both are {admin})"
+            );
+        }
         if self.max_connections_per_ip == 0 {
             anyhow::bail!("VOUCH_MAX_CONNECTIONS_PER_IP must be at least 1");
         }
@@ -151,6 +165,7 @@ pub fn mask_url(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -161,6 +176,25 @@ mod tests {
             "postgres://vouch:***@db:5432/vouch"
         );
         assert_eq!(mask_url("sqlite:data.db"), "sqlite:data.db");
+    }
+
+    #[test]
+    fn admin_address_must_differ_from_the_main_one() {
+        let with = |admin: &str| Config {
+            addr: "127.0.0.1:8080".into(),
+            admin_addr: Some(admin.into()),
+            ..Config::default()
+        };
+        assert!(with("127.0.0.1:8081").validate().is_ok());
+        assert!(with("[::1]:8081").validate().is_ok());
+        let same = with("127.0.0.1:8080").validate().unwrap_err().to_string();
+        assert!(same.contains("another address"), "{same}");
+        let two_picked = Config {
+            addr: "127.0.0.1:0".into(),
+            admin_addr: Some("127.0.0.1:0".into()),
+            ..Config::default()
+        };
+        assert!(two_picked.validate().is_ok());
     }
 
     #[test]

@@ -1,18 +1,33 @@
 //! Health, readiness, JWKS and the OpenAPI document.
 
-use std::sync::OnceLock;
-
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use crate::api::ErrorOut;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub static OPENAPI: OnceLock<serde_json::Value> = OnceLock::new();
+/// The OpenAPI document one listener serves, serialised once at start.
+#[derive(Clone, Debug)]
+pub struct OpenApiDoc(Bytes);
+
+impl OpenApiDoc {
+    /// The document as served: utoipa's, completed with every operation's
+    /// error answers (`crate::openapi::complete`).
+    pub fn new(doc: &utoipa::openapi::OpenApi) -> Self {
+        let mut value = serde_json::to_value(doc).unwrap_or_default();
+        crate::openapi::complete(&mut value);
+        Self(
+            serde_json::to_vec(&value)
+                .map(Bytes::from)
+                .unwrap_or_default(),
+        )
+    }
+}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HealthOut {
@@ -62,6 +77,13 @@ pub async fn get_metrics() -> Response {
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-pub async fn openapi_json() -> Json<serde_json::Value> {
-    Json(OPENAPI.get().cloned().unwrap_or_default())
+pub async fn openapi_json(Extension(doc): Extension<OpenApiDoc>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        doc.0,
+    )
+        .into_response()
 }

@@ -1,7 +1,8 @@
 //! Vouch server: the widget API, the admin API, session tokens and storage.
 //!
-//! [`run`] binds the configured address; [`run_with_listener`] takes a bound
-//! listener so tests start the real server on port 0.
+//! [`run`] binds the configured addresses; [`run_with_listener`] and
+//! [`run_with_listeners`] take bound listeners so tests start the real server
+//! on port 0.
 
 pub mod admin;
 pub mod api;
@@ -78,24 +79,78 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
-/// The whole HTTP application.
+/// Which routes one listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything, on one address (no `--admin-addr`).
+    All,
+    /// The main address beside a private admin one: the widget API, the JWKS,
+    /// `/sdk/*`, `/demo*` (when on), `/healthz`, `/readyz` and an OpenAPI
+    /// document of only these.
+    Public,
+    /// The private admin address: the admin API and UI, `/metrics`,
+    /// `/healthz`, `/readyz` and the OpenAPI document of the whole API.
+    Admin,
+}
+
+/// The whole HTTP application on one address.
 pub fn app(state: AppState) -> Router {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(widget::router())
-        .merge(admin::router())
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .routes(routes!(health::jwks))
-        .routes(routes!(health::openapi_json))
-        .routes(routes!(health::get_metrics))
-        .split_for_parts();
-    if let Ok(mut doc) = serde_json::to_value(&openapi) {
-        crate::openapi::complete(&mut doc);
-        let _ = health::OPENAPI.set(doc);
+    app_for(state, Surface::All)
+}
+
+/// The OpenAPI document of `surface`'s JSON routes, and those routes.
+fn api_routes(surface: Surface) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    if surface != Surface::Admin {
+        api = api.merge(widget::router()).routes(routes!(health::jwks));
     }
+    if surface != Surface::Public {
+        api = api
+            .merge(admin::router())
+            .routes(routes!(health::get_metrics));
+    }
+    api.routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::openapi_json))
+        .split_for_parts()
+}
+
+/// The routes of one listener, with every layer (errors, limits, request ids).
+pub fn app_for(state: AppState, surface: Surface) -> Router {
+    let (router, own_doc) = api_routes(surface);
+    // The admin address documents the whole API (operators read it there);
+    // the public one only what it serves, so it advertises no admin route.
+    let doc = match surface {
+        Surface::Admin => {
+            let mut whole = api_routes(Surface::All).1;
+            whole.info.description = Some(
+                "Identity verification for embeddable web widgets. This document is served on \
+                 the private admin address and describes the whole API: the admin API and \
+                 /metrics are served here, the widget API and the session keys on the main \
+                 address."
+                    .into(),
+            );
+            whole
+        }
+        Surface::Public => {
+            let mut public = own_doc;
+            public.info.description = Some(
+                "Identity verification for embeddable web widgets: the widget API and the \
+                 session keys (the admin API is served on a separate address)."
+                    .into(),
+            );
+            public
+        }
+        Surface::All => own_doc,
+    };
+    let ui = match surface {
+        Surface::All => ui::router(),
+        Surface::Public => ui::public_router(),
+        Surface::Admin => ui::admin_router(),
+    };
     router
         .route_layer(middleware::from_fn(metrics::track_http))
-        .merge(ui::router())
+        .merge(ui)
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         // Around the whole app (not the widget routes only), so that
@@ -111,6 +166,7 @@ pub fn app(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(axum::Extension(health::OpenApiDoc::new(&doc)))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req
@@ -126,23 +182,61 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Binds `config.addr` and serves until SIGINT/SIGTERM.
+/// Binds `config.addr` (and `config.admin_addr` when set) and serves until
+/// SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
+    config.validate()?;
     let listener = TcpListener::bind(&config.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
-    run_with_listener(listener, config, shutdown_signal()).await
+    let admin = bind_admin(&config).await?;
+    run_with_listeners(listener, admin, config, shutdown).await
 }
 
-/// Serves on an already bound listener until `shutdown` completes.
+async fn bind_admin(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = &config.admin_addr else {
+        return Ok(None);
+    };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("cannot listen on the admin address {addr}: {e}"))
+}
+
+/// Serves on an already bound listener until `shutdown` completes; binds
+/// `config.admin_addr` for the admin routes when it is set.
 pub async fn run_with_listener(
     listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let admin = bind_admin(&config).await?;
+    run_with_listeners(listener, admin, config, shutdown).await
+}
+
+/// Serves on already bound listeners until `shutdown` completes: with an
+/// `admin` listener, the admin API, the admin UI and `/metrics` are served
+/// only there and the main listener answers 404 for them; without one,
+/// everything is served on `main`.
+pub async fn run_with_listeners(
+    main: TcpListener,
+    admin: Option<TcpListener>,
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    let local = listener.local_addr()?;
+    let local = main.local_addr()?;
     config.addr = local.to_string();
+    let admin_local = match &admin {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    config.admin_addr = admin_local.map(|a| a.to_string());
+    if admin_local == Some(local) {
+        anyhow::bail!("VOUCH_ADMIN_ADDR must be another address than VOUCH_ADDR ({local})");
+    }
     let open_files = raise_open_files_limit();
     let limits = listener::Limits::from_config(&config);
     let bootstrap::Started {
@@ -154,15 +248,42 @@ pub async fn run_with_listener(
     let store = state.store.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let dispatcher = tokio::spawn(webhooks::Dispatcher::new(state.clone())?.run(stop_rx));
-    let router = app(state);
     tracing::info!(
         addr = %local,
+        admin_addr = %admin_local.map_or_else(|| "-".to_string(), |a| a.to_string()),
         open_files_limit = open_files.unwrap_or(0),
         max_connections_per_ip = limits.max_per_address,
         trusted_proxies = %limits.trusted,
         "vouch listening"
     );
-    listener::serve(listener, router, limits, shutdown).await;
+    match admin {
+        None => listener::serve(main, app(state), limits, shutdown).await,
+        Some(admin) => {
+            // One shutdown signal for both listeners.
+            let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown.await;
+                let _ = down_tx.send(true);
+            });
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|down| *down).await;
+            };
+            tokio::join!(
+                listener::serve(
+                    main,
+                    app_for(state.clone(), Surface::Public),
+                    limits.clone(),
+                    stopped(down_rx.clone()),
+                ),
+                listener::serve(
+                    admin,
+                    app_for(state, Surface::Admin),
+                    limits,
+                    stopped(down_rx),
+                ),
+            );
+        }
+    }
     tracing::info!("shutting down: finishing webhook attempts and flushing the store");
     let _ = stop_tx.send(true);
     let _ = dispatcher.await;
@@ -179,25 +300,31 @@ pub fn raise_open_files_limit() -> Option<u64> {
     rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: a SIGTERM during start-up
+/// (the store opening, the first-start setup) still stops the server
+/// gracefully instead of killing it.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                _ => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

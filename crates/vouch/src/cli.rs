@@ -145,6 +145,12 @@ pub struct ServeArgs {
     )]
     pub addr: String,
 
+    /// A private address and port for the admin API, the admin UI and /metrics. When set,
+    /// they are served only there, and --addr answers 404 for them (it keeps the widget API,
+    /// the JWKS, /sdk, /demo, /healthz, /readyz and /openapi.json).
+    #[arg(long, env = "VOUCH_ADMIN_ADDR", value_name = "HOST:PORT")]
+    pub admin_addr: Option<String>,
+
     /// Directory for the embedded SQLite database and the generated master key file.
     #[arg(
         long,

@@ -10,6 +10,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = vouch_server::Config {
         addr: args.addr,
+        admin_addr: args.admin_addr,
         data_dir: args.data_dir,
         database_url: args.database_url,
         master_key: args.master_key,

@@ -616,3 +616,53 @@ pub async fn first_start_banner(
     started.state.store.close().await;
     started.banner
 }
+
+impl Server {
+    /// A server on SQLite with a second, admin listener (`--admin-addr`), both on
+    /// port 0; `tune` adjusts the configuration first. Answers the server (its
+    /// `base` is the main address) and the admin address.
+    pub async fn start_split(tune: impl FnOnce(&mut vouch_server::Config)) -> (Server, SocketAddr) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let main = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let (addr, admin_addr) = (
+            main.local_addr().expect("local address"),
+            admin.local_addr().expect("local address"),
+        );
+        let mut config = vouch_server::Config {
+            data_dir: dir.path().to_path_buf(),
+            admin_token: Some(ADMIN_TOKEN.to_string()),
+            ..Default::default()
+        };
+        tune(&mut config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(vouch_server::run_with_listeners(
+            main,
+            Some(admin),
+            config,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let server = Server {
+            base: format!("http://{addr}"),
+            addr,
+            dir: Some(dir),
+            http,
+            shutdown: Some(tx),
+            task: Some(task),
+        };
+        server.wait_ready().await;
+        (server, admin_addr)
+    }
+}
