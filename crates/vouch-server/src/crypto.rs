@@ -74,13 +74,23 @@ impl MasterKey {
     /// Loads `dir/master.key`, creating it with mode 0600 when missing; refuses a
     /// file that group or others may read or write.
     pub fn load_or_create_file(dir: &Path) -> Result<(Self, bool), CryptoError> {
-        let path = dir.join(MASTER_KEY_FILE);
+        if let Some(key) = Self::load_file(&dir.join(MASTER_KEY_FILE))? {
+            return Ok((key, false));
+        }
+        let key = Self::generate()?;
+        key.write_new_file(&dir.join(MASTER_KEY_FILE))?;
+        Ok((key, true))
+    }
+
+    /// Loads a key file; None when it does not exist. A file that group or
+    /// others may read or write is refused.
+    pub fn load_file(path: &Path) -> Result<Option<Self>, CryptoError> {
         let err = |source| CryptoError::KeyFile {
             path: path.display().to_string(),
             source,
         };
         #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(&path) {
+        if let Ok(meta) = std::fs::metadata(path) {
             use std::os::unix::fs::PermissionsExt;
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
@@ -90,25 +100,32 @@ impl MasterKey {
                 });
             }
         }
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((Self::from_base64(&text)?, false)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate()?;
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                let mut file = opts.open(&path).map_err(err)?;
-                file.write_all(key.to_base64().as_bytes()).map_err(err)?;
-                file.write_all(b"\n").map_err(err)?;
-                file.sync_all().map_err(err)?;
-                Ok((key, true))
-            }
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(Self::from_base64(&text)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(err(e)),
         }
+    }
+
+    /// Writes the key to `path`, which must not exist, with mode 0600, and
+    /// syncs it and its directory to disk.
+    pub fn write_new_file(&self, path: &Path) -> Result<(), CryptoError> {
+        let err = |source| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(path).map_err(err)?;
+        file.write_all(self.to_base64().as_bytes()).map_err(err)?;
+        file.write_all(b"\n").map_err(err)?;
+        file.sync_all().map_err(err)?;
+        sync_parent(path).map_err(err)
     }
 
     /// A value stored beside the data so a different key is refused at start.
@@ -161,6 +178,14 @@ impl MasterKey {
             )
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::Open)
+    }
+}
+
+/// Flushes the directory entry of `path` (a created, renamed or linked file) to disk.
+pub fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => std::fs::File::open(".")?.sync_all(),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod model;
 pub mod openapi;
 pub mod proxy;
 pub mod ratelimit;
+pub mod rekey;
 pub mod session;
 pub mod state;
 pub mod store;

@@ -48,7 +48,7 @@ pub enum SessionError {
 /// The prefix of session signing key ids (`sig_…`), as published in the JWKS.
 pub const SIGNING_KEY_PREFIX: &str = "sig";
 
-fn seal_context(kid: &str) -> String {
+pub(crate) fn seal_context(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 

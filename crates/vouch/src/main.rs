@@ -4,11 +4,14 @@
 //! healthcheck` finds the server not ready, or the server fails; 2 on a usage error (bad
 //! arguments, `VOUCH_SECRET` not set).
 
+mod admin_token;
 mod cli;
 mod healthcheck;
 mod input;
 mod keygen;
 mod migrate;
+mod offline;
+mod rotate;
 mod serve;
 mod sign;
 mod verify;
@@ -34,6 +37,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args).map(|()| ExitCode::SUCCESS),
         Command::MigrateStore(args) => migrate::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Healthcheck(args) => healthcheck::run(&args),
+        Command::AdminToken(command) => admin_token::run(&command).map(|()| ExitCode::SUCCESS),
+        Command::RotateMasterKey(args) => rotate::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -29,7 +29,7 @@ use tokio::sync::{Notify, broadcast};
 
 pub use crate::model::NewAudit;
 use crate::model::*;
-pub use ops::Reseal;
+pub use ops::{BeforeCommit, Reseal};
 use ops::{Op, Reply};
 use reads::{Answer, AuditQuery, EventQuery, Read, UserQuery};
 use stats::PendingStats;
@@ -185,6 +185,13 @@ impl Store {
     /// Deletes a token; refused (conflict) for the last full admin token.
     pub async fn delete_admin_token(&self, id: &str, audit: NewAudit) -> StoreResult<()> {
         self.write(Op::DeleteAdminToken(id.into(), audit)).await
+    }
+
+    /// Deletes a token even when it is the last full admin token (offline
+    /// recovery; the admin API never does this).
+    pub async fn force_delete_admin_token(&self, id: &str, audit: NewAudit) -> StoreResult<()> {
+        self.write(Op::ForceDeleteAdminToken(id.into(), audit))
+            .await
     }
 
     // ---- environments and keys ----

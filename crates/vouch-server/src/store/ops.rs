@@ -22,6 +22,9 @@ pub enum Op {
     AddAdminToken(Box<AdminTokenRecord>),
     /// Refused with a conflict when it would remove the last full admin token.
     DeleteAdminToken(String, NewAudit),
+    /// Deletes a token even when it is the last full admin token (offline
+    /// recovery from the command line: a leaked token must go at once).
+    ForceDeleteAdminToken(String, NewAudit),
     CreateEnvironment(Box<(Environment, SecretRecord, NewAudit)>),
     UpdateEnvironment(String, Box<EnvSettings>, NewAudit),
     RevokeSessions(String, NewAudit),
@@ -63,6 +66,21 @@ pub struct Reseal {
     pub signing_keys: Vec<(String, Vec<u8>)>,
     pub webhooks: Vec<(String, Vec<u8>)>,
     pub master_key_check: String,
+    /// Written in the same transaction.
+    pub audit: Option<NewAudit>,
+    /// Called inside the transaction after every write, before the commit:
+    /// the crash tests kill the process there.
+    pub before_commit: Option<BeforeCommit>,
+}
+
+/// A callback run inside the re-encryption transaction (see [`Reseal`]).
+#[derive(Clone)]
+pub struct BeforeCommit(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for BeforeCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeCommit")
+    }
 }
 
 #[derive(Debug)]
@@ -238,6 +256,15 @@ pub async fn apply<T: Tx>(tx: &mut T, op: &Op, batch: &mut Batch) -> StoreResult
                     "this is the last admin token with full access; create another one before deleting it"
                         .into(),
                 ));
+            }
+            writes.push(Write::DeleteAdminToken(id.clone()));
+            writes.push(Write::Audit(audit.clone()));
+            batch.changed = true;
+        }
+        Op::ForceDeleteAdminToken(id, audit) => {
+            let all = tx.query(sql::ADMIN_TOKENS, &[], rows::admin_token).await?;
+            if !all.iter().any(|t| &t.id == id) {
+                return Err(StoreError::NotFound("admin token"));
             }
             writes.push(Write::DeleteAdminToken(id.clone()));
             writes.push(Write::Audit(audit.clone()));
@@ -470,7 +497,13 @@ pub async fn apply<T: Tx>(tx: &mut T, op: &Op, batch: &mut Batch) -> StoreResult
                 key: "master_key_check".into(),
                 value: r.master_key_check.clone(),
             });
+            writes.extend(r.audit.clone().map(Write::Audit));
             batch.changed = true;
+            execute(tx, &writes).await?;
+            if let Some(hook) = &r.before_commit {
+                (hook.0)();
+            }
+            return Ok(Reply::Unit);
         }
     }
     execute(tx, &writes).await?;

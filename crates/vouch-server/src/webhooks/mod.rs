@@ -30,7 +30,7 @@ impl std::fmt::Debug for EndpointSecret {
     }
 }
 
-fn context(endpoint_id: &str) -> String {
+pub(crate) fn context(endpoint_id: &str) -> String {
     format!("webhook:{endpoint_id}")
 }
 
