@@ -62,8 +62,21 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     if let Some(stored) = store.get_meta("master_key_check").await?
         && stored != check
     {
+        store.close().await;
+        let pending = config
+            .data_dir
+            .join(format!("{}.new", crate::crypto::MASTER_KEY_FILE));
+        let hint = if config.master_key.is_none() && pending.exists() {
+            format!(
+                "; {} is there: an interrupted `vouch rotate-master-key` may have re-encrypted the data under it, so run `vouch rotate-master-key --data-dir {}` again to finish",
+                pending.display(),
+                config.data_dir.display()
+            )
+        } else {
+            String::new()
+        };
         anyhow::bail!(
-            "the master key does not match this data (it was created with another VOUCH_MASTER_KEY or key file); refusing to start rather than lose access to the stored secrets"
+            "the master key does not match this data (it was created with another VOUCH_MASTER_KEY or key file); refusing to start rather than lose access to the stored secrets{hint}"
         );
     }
     let base = config

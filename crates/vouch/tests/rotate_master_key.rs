@@ -475,8 +475,12 @@ async fn a_rotation_interrupted_after_its_commit_is_finished_by_running_it_again
         .unwrap()
         .write_new_file(&d.join("master.key.new"))
         .unwrap();
-    let (code, _) = serve_refused(d, &[], &[]);
+    let (code, err) = serve_refused(d, &[], &[]);
     assert_eq!(code, Some(1), "the old key file no longer matches");
+    assert!(
+        err.contains("interrupted `vouch rotate-master-key`"),
+        "the refusal says how to finish: {err}"
+    );
 
     let out = rotate(&["--data-dir", d.to_str().unwrap()], &[]);
     ok(&out);
