@@ -273,7 +273,12 @@ fn open_writer(path: &Path) -> anyhow::Result<Connection> {
             path.display()
         );
     }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // secure_delete: an erased user's bytes are zeroed in the file instead of
+    // lingering in free pages until VACUUM; the identify path writes the same
+    // pages either way (bench/RESULTS.md, "SQLite secure_delete").
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     migrate(&mut conn)?;
     Ok(conn)
