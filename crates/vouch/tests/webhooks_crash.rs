@@ -99,6 +99,24 @@ impl Vouch {
     }
 
     /// Every logged attempt of an endpoint, following `next_cursor`.
+    /// The delivery log once `done` holds for it (at most 10 s): the receiver
+    /// sees a request before Vouch has written down its answer.
+    fn attempts_when(
+        &self,
+        env_id: &str,
+        wh_id: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.attempts(env_id, wh_id);
+            if done(&log) || Instant::now() >= until {
+                return log;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn attempts(&self, env_id: &str, wh_id: &str) -> Vec<Value> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
@@ -400,7 +418,15 @@ fn events_queued_before_a_kill_9_are_all_delivered_after_restart() {
     assert_eq!(delivered_users, users, "one event per identified user");
 
     // The log of the restarted server shows a success for every message.
-    let log = vouch.attempts(&env_id, &wh_id);
+    let delivered = distinct(&got);
+    let log = vouch.attempts_when(&env_id, &wh_id, |log| {
+        let ok: BTreeSet<String> = log
+            .iter()
+            .filter(|a| a["success"] == true)
+            .map(|a| a["message_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ok == delivered
+    });
     assert!(
         log.len() >= failed + N,
         "the pre-crash attempts are kept in the log"
@@ -490,10 +516,10 @@ fn a_final_attempt_cut_short_by_a_crash_is_tried_again_after_restart() {
         None,
     );
     assert_eq!(w["disabled"], false, "{w}");
-    let log = vouch.attempts(&env_id, &wh_id);
-    assert!(
+    let succeeded = |log: &[Value]| {
         log.iter()
-            .any(|a| a["success"] == true && a["message_id"] == json!(id)),
-        "{log:?}"
-    );
+            .any(|a| a["success"] == true && a["message_id"] == json!(id))
+    };
+    let log = vouch.attempts_when(&env_id, &wh_id, succeeded);
+    assert!(succeeded(&log), "{log:?}");
 }
