@@ -75,6 +75,8 @@ impl EventType {
 #[derive(Clone, Debug)]
 pub struct Event {
     pub env_id: String,
+    /// The user whose attributes the payload carries (erased with it).
+    pub user_id: Option<String>,
     pub kind: EventType,
     pub data: Value,
     pub at: Ts,
@@ -98,6 +100,7 @@ impl Event {
         }
         Self {
             env_id: user.env_id.clone(),
+            user_id: Some(user.id.clone()),
             kind,
             data,
             at,
@@ -108,6 +111,7 @@ impl Event {
     pub fn user_deleted(env_id: &str, user_id: &str, at: Ts) -> Self {
         Self {
             env_id: env_id.to_string(),
+            user_id: None,
             kind: EventType::UserDeleted,
             data: json!({"id": user_id, "environment_id": env_id}),
             at,
@@ -122,6 +126,7 @@ impl Event {
         }
         Self {
             env_id: s.env_id.clone(),
+            user_id: None,
             kind,
             data,
             at,
@@ -138,6 +143,7 @@ impl Event {
         }
         Self {
             env_id: env_id.to_string(),
+            user_id: None,
             kind: EventType::IdentityRejected,
             data: Value::Object(data),
             at,

@@ -88,3 +88,42 @@ async fn an_erased_users_data_is_gone_from_the_sqlite_files_after_a_clean_stop()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_users_attributes_leave_the_webhook_outbox_too() {
+    let s = Server::start_configured(|c| c.allow_private_webhooks = true).await;
+    let env = s.env().await;
+    // An endpoint that never answers: the user.* messages stay in the outbox.
+    s.admin(
+        Method::POST,
+        &format!("/admin/v1/environments/{}/webhooks", env.id),
+        Some(&json!({"url": "http://127.0.0.1:9/hook"})),
+    )
+    .await
+    .expect_status(201);
+    let tag = vouch_core::keys::random_base62(10);
+    let marker = format!("ERASE-outbox-{tag}");
+    for plan in ["a", "b"] {
+        s.identify_ok(
+            &env.pk,
+            &json!({"user_id": "erase-me", "signature": env.sign("erase-me"),
+                    "attributes": {"note": marker, "plan": plan}}),
+        )
+        .await;
+    }
+    s.admin(
+        Method::DELETE,
+        &format!("/admin/v1/environments/{}/users/erase-me", env.id),
+        None,
+    )
+    .await
+    .expect_status(204);
+    let dir = s.stop().await;
+    let bytes = sqlite_bytes(dir.path());
+    assert!(
+        !contains(&bytes, &marker),
+        "an erased user's attribute is still in the database files (webhook outbox)"
+    );
+    // The erasure itself is still announced.
+    assert!(contains(&bytes, "user.deleted"));
+}

@@ -180,6 +180,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = {
                 ("type", Text),
                 ("payload", Text),
                 ("created_at", Int),
+                ("user_id", Text),
             ],
         ),
         (

@@ -34,6 +34,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_webhooks.sql"),
     include_str!("../../migrations/postgres/0003_identity_model.sql"),
+    include_str!("../../migrations/postgres/0004_erasure.sql"),
 ];
 /// Channel of changes to environments, secrets, signing keys and tokens.
 pub const CHANGES_CHANNEL: &str = "vouch_changes";

@@ -163,7 +163,14 @@ pub const WEBHOOK_ENABLE: &str = "UPDATE webhook_endpoints SET disabled_at = NUL
 pub const WEBHOOK_DISABLE: &str = "UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2, updated_at = $1 WHERE id = $3 AND disabled_at IS NULL";
 pub const WEBHOOK_REPLAY: &str = "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $2 WHERE endpoint_id = $3 AND status IN ('dead', 'held')";
 
-pub const MESSAGE_INSERT: &str = "INSERT INTO webhook_messages (id, env_id, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub const MESSAGE_INSERT: &str = "INSERT INTO webhook_messages (id, env_id, type, payload, created_at, user_id) VALUES ($1, $2, $3, $4, $5, $6)";
+/// What erasing a user removes from the outbox: the messages about it (their
+/// payloads carry its attributes), with their deliveries and attempts.
+pub const USER_DELETE_MESSAGES: &[&str] = &[
+    "DELETE FROM webhook_attempts WHERE message_id IN (SELECT id FROM webhook_messages WHERE env_id = $1 AND user_id = $2)",
+    "DELETE FROM webhook_deliveries WHERE message_id IN (SELECT id FROM webhook_messages WHERE env_id = $1 AND user_id = $2)",
+    "DELETE FROM webhook_messages WHERE env_id = $1 AND user_id = $2",
+];
 pub const DELIVERY_INSERT: &str = "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $6)";
 pub const DELIVERY_CLAIM: &str = "UPDATE webhook_deliveries SET attempts = $1, next_attempt_at = $2, updated_at = $3 WHERE id = $4";
 pub const DELIVERY_STATUS: &str =
@@ -279,6 +286,7 @@ mod tests {
         ];
         v.extend(ENV_DELETE_DATA);
         v.extend(WEBHOOK_DELETE_DATA);
+        v.extend(USER_DELETE_MESSAGES);
         for d in [Dialect::Sqlite, Dialect::Postgres] {
             v.push(deliveries_due(d));
             v.push(env_unsigned_count(d, true));

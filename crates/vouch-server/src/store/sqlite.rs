@@ -30,6 +30,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_webhooks.sql"),
     include_str!("../../migrations/sqlite/0003_identity_model.sql"),
+    include_str!("../../migrations/sqlite/0004_erasure.sql"),
 ];
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;

@@ -307,6 +307,9 @@ async fn run<T: Tx>(tx: &mut T, w: &Write) -> StoreResult<u64> {
             at,
         } => {
             let key = [env_id.into(), user_id.into()];
+            for stmt in sql::USER_DELETE_MESSAGES {
+                tx.exec(stmt, &key).await?;
+            }
             tx.exec(sql::USER_DELETE_MEMBERSHIPS, &key).await?;
             tx.exec(sql::USER_DELETE_EVENTS, &key).await?;
             tx.exec(
@@ -480,6 +483,7 @@ async fn run<T: Tx>(tx: &mut T, w: &Write) -> StoreResult<u64> {
                     event.kind.as_str().into(),
                     (&payload).into(),
                     event.at.into(),
+                    (&event.user_id).into(),
                 ],
             )
             .await?;
