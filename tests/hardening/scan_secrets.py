@@ -5,7 +5,7 @@ Known secrets are every value issued during the run: the lines of OUT/secrets.tx
 scripts' admin tokens and the secrets the admin API gave them), the identity secrets the
 servers printed in their start-up banner, and every `value` / `secret` in the answers to
 the calls whose contract is to return one (environment and secret creation, reveal,
-webhook creation and secret rotation) recorded in the schemathesis cassettes.
+webhook creation and secret rotation, admin-token creation) recorded in the schemathesis cassettes.
 
 None of them, and nothing shaped like a secret, may appear in:
   - any other HTTP answer recorded in the cassettes,
@@ -30,6 +30,7 @@ ALLOWED = [
     ("GET", re.compile(r"^/admin/v1/environments/[^/]+/secrets/[^/]+\?(.*&)?reveal=(true|1)")),
     ("POST", re.compile(r"^/admin/v1/environments/[^/]+/webhooks/?$")),
     ("POST", re.compile(r"^/admin/v1/environments/[^/]+/webhooks/[^/]+/rotate-secret/?$")),
+    ("POST", re.compile(r"^/admin/v1/admin-tokens/?$")),
 ]
 SHAPES = re.compile(
     rb"sk_(?:test|live)_[0-9A-Za-z]{40,}|whsec_[A-Za-z0-9+/=]{24,}|vat_[0-9A-Za-z_]{24,}")
@@ -55,7 +56,7 @@ def issued_in(obj, out):
     """Every `value` / `secret` string in a JSON answer."""
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if k in ("value", "secret") and isinstance(v, str) and len(v) >= 16:
+            if k in ("value", "secret", "token") and isinstance(v, str) and len(v) >= 16:
                 out.add(v)
             issued_in(v, out)
     elif isinstance(obj, list):
