@@ -59,7 +59,7 @@ pub struct ErrorOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `invalid_signature`.
-    #[schema(value_type = crate::error::ErrorCode)]
+    #[schema(value_type = crate::codes::ErrorCode)]
     pub code: String,
     /// What went wrong and what to do about it.
     pub message: String,

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod bootstrap;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod crypto;
 pub mod datadir;

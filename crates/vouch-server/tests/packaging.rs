@@ -1,6 +1,8 @@
-//! The crate compiles in only files it carries itself: an `include_str!` that reaches
-//! outside the crate directory builds in the workspace but not from `cargo package`
-//! (the browser SDK once came from `../../../../sdk/js`).
+//! The crate's shape. It compiles in only files it carries itself: an `include_str!`
+//! that reaches outside the crate directory builds in the workspace but not from
+//! `cargo package` (the browser SDK once came from `../../../../sdk/js`). And its
+//! top-level modules depend on each other one way: no chain of `crate::` paths
+//! leads from a module back to itself (`state → store → postgres → state` once did).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -70,4 +72,85 @@ fn the_include_scanner_finds_both_macros() {
         r#"const A: &str = include_str!("../a.js"); const B: &[u8] = include_bytes!("b.png");"#,
     );
     assert_eq!(paths, ["../a.js", "b.png"]);
+}
+
+/// The top-level module a source file belongs to (`store/ops.rs` → `store`).
+fn top_module(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The top-level modules named by `crate::…` paths in `source`, tests left out.
+fn crate_paths(source: &str) -> std::collections::BTreeSet<String> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or("");
+    let mut found = std::collections::BTreeSet::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        let tail = &rest[i + "crate::".len()..];
+        if let Some(group) = tail.strip_prefix('{') {
+            // `use crate::{a::X, b};`: the first segment of each item.
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            for item in group.split(',') {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    found.insert(name);
+                }
+            }
+        } else {
+            let name: String = tail
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            found.insert(name);
+        }
+        rest = tail;
+    }
+    found
+}
+
+#[test]
+fn no_module_depends_on_itself_through_others() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let module = top_module(&src, file);
+        let named = crate_paths(&std::fs::read_to_string(file).unwrap());
+        deps.entry(module.clone())
+            .or_default()
+            .extend(named.into_iter().filter(|m| *m != module));
+    }
+    assert!(deps.len() > 20, "the modules were found: {:?}", deps.keys());
+    // A depth-first walk from every module; reaching the start again is a cycle.
+    for start in deps.keys() {
+        let mut stack: Vec<Vec<String>> = vec![vec![start.clone()]];
+        let mut seen = BTreeSet::new();
+        while let Some(path) = stack.pop() {
+            let last = path.last().unwrap();
+            for next in deps.get(last).into_iter().flatten() {
+                assert!(
+                    next != start,
+                    "an import cycle: {} → {start}",
+                    path.join(" → ")
+                );
+                if deps.contains_key(next) && seen.insert(next.clone()) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push(longer);
+                }
+            }
+        }
+    }
 }
