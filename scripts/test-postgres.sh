@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The PostgreSQL suites: the shared black-box suite of vouch-server run against
 # PostgreSQL (a fresh database per test server), the multi-node tests, the
-# migrate-store test, and the PostgreSQL restart test (which stops and starts
-# the machine's cluster, so run it only where nothing else uses that server).
+# migrate-store test, the PostgreSQL restart test (which stops and starts
+# the machine's cluster, so run it only where nothing else uses that server) and
+# the TLS test (which gives that server a certificate of its own for a while).
 #
 #   scripts/test-postgres.sh
 #
@@ -25,3 +26,5 @@ echo "--- vouch migrate-store"
 cargo test -p vouch --locked --test migrate_store
 echo "--- PostgreSQL restart under load"
 cargo test -p vouch-server --locked --test postgres_restart -- --ignored
+echo "--- TLS to PostgreSQL (verify-full, verify-ca, require, no plaintext fallback)"
+cargo test -p vouch-server --locked --test postgres_tls -- --ignored
