@@ -208,6 +208,9 @@ fi
 DEB=$(cargo deb -p vouch --locked | tail -1)
 [ -f "$DEB" ] || fail "cargo deb made no package (said: $DEB)"
 say "built $DEB ($(du -h "$DEB" | cut -f1))"
+# The release profile carries no debug info (it once shipped 112 MB of it).
+BIN_BYTES=$(stat -c %s target/release/vouch)
+check "the release binary is at most 40 MB ($((BIN_BYTES / 1000000)) MB)" test "$BIN_BYTES" -le 40000000
 dpkg-deb --contents "$DEB" >"$WORK/contents"
 contains() { grep -Eq "$1" "$WORK/contents"; }
 check "the package has the binary in /usr/bin" contains '^-rwxr-xr-x (root/root|0/0) .* \./usr/bin/vouch$'
