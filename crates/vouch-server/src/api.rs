@@ -69,20 +69,33 @@ pub struct ErrorDetail {
 pub struct CompanyOut {
     pub id: String,
     pub verified: bool,
-    #[schema(value_type = Object)]
-    pub attributes: Map<String, Value>,
+    /// Omitted where a user is one of many (list pages) or is sent
+    /// (webhooks): a user's 100 companies of 32 KiB each would make those
+    /// megabytes. `GET …/users/{user_id}` and `GET /v1/me` carry them.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Map<String, Value>>,
     pub key_id: Option<String>,
     pub verified_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
-impl From<&CompanyRecord> for CompanyOut {
-    fn from(c: &CompanyRecord) -> Self {
+impl CompanyOut {
+    /// The company with its attributes.
+    pub fn full(c: &CompanyRecord) -> Self {
+        Self {
+            attributes: Some(c.attributes.clone()),
+            ..Self::summary(c)
+        }
+    }
+
+    /// The company without its attributes.
+    pub fn summary(c: &CompanyRecord) -> Self {
         Self {
             id: c.id.clone(),
             verified: c.verified,
-            attributes: c.attributes.clone(),
+            attributes: None,
             key_id: c.key_id.clone(),
             verified_at: opt_time(c.verified_at),
             created_at: rfc3339(c.created_at),
@@ -114,7 +127,18 @@ pub struct UserOut {
 }
 
 impl UserOut {
+    /// The user with its companies' attributes (one user asked for).
     pub fn new(u: &UserRecord, companies: &[CompanyRecord]) -> Self {
+        Self::with(u, companies.iter().map(CompanyOut::full).collect())
+    }
+
+    /// The user with its companies, their attributes left out (list pages
+    /// and webhook payloads, whose size must not grow with the companies).
+    pub fn listed(u: &UserRecord, companies: &[CompanyRecord]) -> Self {
+        Self::with(u, companies.iter().map(CompanyOut::summary).collect())
+    }
+
+    fn with(u: &UserRecord, companies: Vec<CompanyOut>) -> Self {
         Self {
             id: u.id.clone(),
             verified: u.verified,
@@ -123,7 +147,7 @@ impl UserOut {
             verified_at: opt_time(u.verified_at),
             attributes: u.attributes.clone(),
             verified_attributes: u.verified_attributes.clone(),
-            companies: companies.iter().map(CompanyOut::from).collect(),
+            companies,
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }

@@ -94,7 +94,8 @@ impl Event {
 
     /// `user.created` / `user.updated`: the user object, with its environment.
     pub fn user(kind: EventType, user: &UserRecord, companies: &[CompanyRecord], at: Ts) -> Self {
-        let mut data = serde_json::to_value(UserOut::new(user, companies)).unwrap_or(Value::Null);
+        let mut data =
+            serde_json::to_value(UserOut::listed(user, companies)).unwrap_or(Value::Null);
         if let Value::Object(m) = &mut data {
             m.insert("environment_id".into(), Value::String(user.env_id.clone()));
         }
@@ -148,5 +149,53 @@ impl Event {
             data: Value::Object(data),
             at,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_webhook_stays_small_whatever_its_companies_carry() {
+        let big: Map<String, Value> = [("blob".to_string(), Value::String("x".repeat(32 * 1024)))]
+            .into_iter()
+            .collect();
+        let user = UserRecord {
+            env_id: "env_1".into(),
+            id: "42".into(),
+            verified: true,
+            verified_by: None,
+            key_id: None,
+            verified_at: None,
+            attributes: Map::new(),
+            verified_attributes: Map::new(),
+            counted_unsigned: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let companies: Vec<CompanyRecord> = (0..100)
+            .map(|i| CompanyRecord {
+                env_id: "env_1".into(),
+                id: format!("c{i}"),
+                verified: false,
+                key_id: None,
+                verified_at: None,
+                attributes: big.clone(),
+                created_at: 0,
+                updated_at: 0,
+            })
+            .collect();
+        let body = Event::user(EventType::UserUpdated, &user, &companies, 0).body();
+        let size = serde_json::to_vec(&body).unwrap().len();
+        assert!(size < 32 * 1024, "{size} bytes");
+        let listed = body["data"]["companies"].as_array().unwrap();
+        assert_eq!(listed.len(), 100);
+        assert!(
+            listed
+                .iter()
+                .all(|c| c.get("attributes").is_none() && c["id"].is_string())
+        );
     }
 }

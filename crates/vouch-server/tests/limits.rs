@@ -268,3 +268,62 @@ async fn a_user_belongs_to_at_most_100_companies_and_events_carry_at_most_8_kib(
         .expect_error(400, "invalid_request");
     assert!(msg.contains("8 KiB"), "{msg}");
 }
+
+/// A user in 100 companies of 32 KiB each is 3.2 MiB of company attributes:
+/// the user itself and `/v1/me` show them, a page of users does not.
+#[tokio::test]
+async fn a_page_of_users_stays_small_whatever_their_companies_carry() {
+    let s = Server::start().await;
+    let env = s.env().await;
+    let session = s
+        .identify_ok(
+            &env.pk,
+            &json!({"user_id": "member", "signature": env.sign("member")}),
+        )
+        .await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Just under 32 KiB of stored JSON per company.
+    let blob = "x".repeat(32 * 1024 - 64);
+    for i in 0..100 {
+        s.group(
+            &session,
+            &json!({"company_id": format!("c{i:03}"), "attributes": {"blob": blob}}),
+        )
+        .await
+        .expect_status(200);
+    }
+    let page = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/environments/{}/users?limit=200", env.id),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.len() < 32 * 1024,
+        "a users page of {} bytes",
+        page.text.len()
+    );
+    let listed = page.body["data"][0]["companies"].as_array().unwrap();
+    assert_eq!(listed.len(), 100);
+    assert!(
+        listed
+            .iter()
+            .all(|c| c["id"].is_string() && c.get("attributes").is_none())
+    );
+    // One user asked for by id, and the session's own user, carry the attributes.
+    let one = s.admin_user(&env.id, "member").await.expect_status(200);
+    let me = s.me(&session).await.expect_status(200);
+    for user in [&one, &me["user"]] {
+        let companies = user["companies"].as_array().unwrap();
+        assert_eq!(companies.len(), 100);
+        assert!(
+            companies
+                .iter()
+                .all(|c| c["attributes"]["blob"] == blob.as_str())
+        );
+    }
+}

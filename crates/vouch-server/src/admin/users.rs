@@ -86,7 +86,7 @@ pub async fn list_users(
     let mut data = Vec::with_capacity(page.data.len());
     for u in &page.data {
         let companies = state.store.user_companies(&env, &u.id).await?;
-        data.push(UserOut::new(u, &companies));
+        data.push(UserOut::listed(u, &companies));
     }
     Ok(Json(ListOut {
         data,
