@@ -3,7 +3,8 @@
 // and the crate package carrying the SDK files.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, test } from "node:test";
@@ -60,6 +61,45 @@ describe("browser SDK package", () => {
     // prepack copied the crate's files, unchanged.
     for (const source of [SOURCE, GLOBAL, TYPES]) {
       assert.equal(await readFile(path.join(DIST, path.basename(source)), "utf8"), await readFile(source, "utf8"));
+    }
+  });
+
+  test("the packed tarball installs and resolves: import, the global script and the types", async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), "vouch-sdk-pack-"));
+    const npmEnv = { ...process.env, npm_config_update_notifier: "false", npm_config_fund: "false", npm_config_audit: "false" };
+    try {
+      const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", work], { cwd: PACKAGE_DIR, env: npmEnv });
+      const [report] = JSON.parse(stdout.slice(stdout.indexOf("[")));
+      const tarball = path.join(work, report.filename);
+      const app = path.join(work, "app");
+      await run("mkdir", ["-p", app]);
+      await writeFile(path.join(app, "package.json"), JSON.stringify({ name: "customer-app", private: true, type: "module" }));
+      // A local tarball without dependencies installs with no registry at all.
+      await run("npm", ["install", "--offline", "--no-save", tarball], { cwd: app, env: npmEnv });
+      const probe = `
+        import { createRequire } from "node:module";
+        import { readFileSync } from "node:fs";
+        const require = createRequire(import.meta.url);
+        const mod = await import("@vouch/browser");
+        const global = require.resolve("@vouch/browser/global");
+        const pkg = JSON.parse(readFileSync(require.resolve("@vouch/browser/package.json"), "utf8"));
+        console.log(JSON.stringify({
+          init: typeof mod.Vouch.init, error: typeof mod.VouchError,
+          global, types: pkg.types, version: pkg.version,
+        }));`;
+      const out = await run(process.execPath, ["--input-type=module", "-e", probe], { cwd: app });
+      const seen = JSON.parse(out.stdout);
+      assert.equal(seen.init, "function");
+      assert.equal(seen.error, "function");
+      const installed = path.join(app, "node_modules", "@vouch", "browser");
+      assert.equal(seen.global, path.join(installed, "dist", "vouch.global.js"));
+      // What npm users get is byte for byte what the server serves under /sdk/ (tested in Chromium).
+      for (const source of [SOURCE, GLOBAL, TYPES]) {
+        assert.equal(await readFile(path.join(installed, "dist", path.basename(source)), "utf8"), await readFile(source, "utf8"));
+      }
+      assert.equal(seen.types, "./dist/vouch.d.ts");
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
   });
 
