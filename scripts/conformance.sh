@@ -7,7 +7,8 @@
 # JCS files and the ES6 number table, Standard Webhooks, RFC 4231 HMAC, RFC 7515 / 8037
 # JOSE, jwt.io, PyJWT), with a SOURCES.md naming the upstream of each file. It is not part
 # of this repository and the project's own tests never need it: when the folder is
-# missing, this script says so and exits 0.
+# missing, this script says so and exits 0 — except under CI=true, whose machines always
+# have it, where a missing folder fails the step instead of passing it without a vector.
 #
 # Builds the `vouch` binary and the runner (crates/vouch/examples/conformance) once, then
 # runs every applicable vector through vouch-core, vouch-server and the CLI, printing
@@ -23,6 +24,10 @@ if [ $# -ne 1 ]; then
 fi
 dir=$1
 if [ ! -d "$dir" ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "conformance: peer data not present at $dir; CI machines have it, so this fails" >&2
+    exit 1
+  fi
   echo "conformance: peer data not present at $dir, skipped"
   exit 0
 fi
