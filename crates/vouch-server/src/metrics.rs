@@ -65,6 +65,7 @@ pub struct Metrics {
     pub verifications: Family<VerificationLabels, Counter>,
     pub db_commit_seconds: Histogram,
     pub db_batch_size: Histogram,
+    pub db_round_trips: Counter,
     pub webhook_deliveries: Family<OutcomeLabels, Counter>,
     pub cache_lookups: Family<OutcomeLabels, Counter>,
     pub sessions_issued: Counter,
@@ -113,6 +114,12 @@ impl Metrics {
             "db_batch_size",
             "Writes committed together in one transaction",
             db_batch_size.clone(),
+        );
+        let db_round_trips = Counter::default();
+        registry.register(
+            "db_round_trips",
+            "Statements sent to PostgreSQL, each one round trip (BEGIN and COMMIT included)",
+            db_round_trips.clone(),
         );
         let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
         registry.register(
@@ -195,6 +202,7 @@ impl Metrics {
             verifications,
             db_commit_seconds,
             db_batch_size,
+            db_round_trips,
             webhook_deliveries,
             cache_lookups,
             sessions_issued,

@@ -114,11 +114,18 @@ fn bind<'q>(
 }
 
 fn prepared<'q>(sql: &'static str, params: &[Param<'q>]) -> Query<'q, Postgres, PgArguments> {
+    round_trip();
     params.iter().fold(sqlx::query(sql), bind)
+}
+
+/// Counts one statement sent (`vouch_db_round_trips_total`).
+fn round_trip() {
+    crate::metrics::METRICS.db_round_trips.inc();
 }
 
 impl Pg {
     async fn raw(&mut self, sql: &'static str) -> StoreResult<()> {
+        round_trip();
         sqlx::query(sql)
             .execute(&mut *self.conn)
             .await
@@ -152,6 +159,7 @@ impl Tx for Pg {
     }
 
     async fn lock(&mut self, key: &str) -> StoreResult<()> {
+        round_trip();
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(key)
             .execute(&mut *self.conn)
@@ -165,6 +173,7 @@ impl Tx for Pg {
             Channel::Changes => CHANGES_CHANNEL,
             Channel::Outbox => OUTBOX_CHANNEL,
         };
+        round_trip();
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(name)
             .execute(&mut *self.conn)
@@ -394,6 +403,7 @@ impl Backend for PgStore {
 
     async fn count_failures(&self, keys: &[String], now: Ts) -> StoreResult<Vec<u32>> {
         let window = crate::ratelimit::window_start(now);
+        round_trip();
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "INSERT INTO rate_limits (key, window_start, failures) SELECT k, $1, 1 FROM unnest($2::TEXT[]) AS k
              ON CONFLICT (key, window_start) DO UPDATE SET failures = rate_limits.failures + 1
@@ -410,6 +420,7 @@ impl Backend for PgStore {
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(1024)
         {
+            round_trip();
             sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
                 .bind(window)
                 .execute(&self.pool)
