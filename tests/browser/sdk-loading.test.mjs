@@ -57,6 +57,8 @@ describe("loading the browser SDK on a customer's page", () => {
     site = await serveSite({
       "/classic.html": classicPage(server.url, { publishableKey: pk, userId: "classic-1", signature: sign(server.secret, "classic-1") }),
       "/classic-wrong.html": classicPage(server.url, { publishableKey: pk, userId: "classic-2", signature: sign(server.secret, "classic-3") }),
+      // `echo "classic-4" | openssl dgst …` signs the id with its trailing newline.
+      "/classic-newline.html": classicPage(server.url, { publishableKey: pk, userId: "classic-4", signature: sign(server.secret, "classic-4\n") }),
       "/module.html": modulePage(server.url, { publishableKey: pk, userId: "module-1", signature: sign(server.secret, "module-1") }),
     });
   });
@@ -118,6 +120,21 @@ describe("loading the browser SDK on a customer's page", () => {
     assert.ok(
       errors.includes(`Vouch: ${serverMessage} (invalid_signature)`),
       `the console shows the server's message; got ${JSON.stringify(page.consoleMessages)}`,
+    );
+    await page.close();
+  });
+
+  test("in a test environment the console names the likely mistake behind a wrong signature", async () => {
+    const { page, result, answers } = await outcome("/classic-newline.html");
+    assert.equal(result.ok, false);
+    assert.equal(result.code, "invalid_signature");
+    const serverMessage = answers[0].error.message;
+    assert.match(serverMessage, /^Incorrect user identity verification signature: .*trailing newline/);
+    assert.equal(result.message, serverMessage);
+    const errors = page.consoleMessages.filter((m) => m.type === "error").map((m) => m.text);
+    assert.ok(
+      errors.includes(`Vouch: ${serverMessage} (invalid_signature)`),
+      `the console shows the diagnosis; got ${JSON.stringify(page.consoleMessages)}`,
     );
     await page.close();
   });
