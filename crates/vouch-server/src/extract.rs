@@ -120,18 +120,30 @@ impl ClientAddr {
     }
 }
 
+impl ClientAddr {
+    /// The client of `req`: its TCP peer, or the forwarded address behind a trusted proxy.
+    pub fn of(req: &axum::extract::Request, state: &AppState) -> Self {
+        Self::from_parts(req.extensions(), req.headers(), state)
+    }
+
+    fn from_parts(
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+        state: &AppState,
+    ) -> Self {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Self(state.config.trusted_proxies.client(peer, headers))
+    }
+}
+
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(Self(
-            state.config.trusted_proxies.client(peer, &parts.headers),
-        ))
+        Ok(Self::from_parts(&parts.extensions, &parts.headers, state))
     }
 }
 

@@ -167,3 +167,23 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     }
     fresh
 }
+
+/// How a 5xx answer is logged. A 503 is load shed on purpose: the database is
+/// unavailable (warned where the store error is mapped) or too many large
+/// answers are in flight (counted in `vouch_http_requests_total{status="503"}`),
+/// so it gets no error line per request that a flood could multiply. Every
+/// other 5xx is an error line.
+pub fn log_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass as Class;
+    let ms = latency.as_millis();
+    match class {
+        Class::StatusCode(s) if s == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::debug!(status = 503, latency_ms = ms, "answered 503");
+        }
+        other => tracing::error!(classification = %other, latency_ms = ms, "response failed"),
+    }
+}

@@ -5,6 +5,7 @@
 //! on port 0.
 
 pub mod admin;
+pub mod answers;
 pub mod api;
 pub mod bootstrap;
 pub mod clock;
@@ -34,6 +35,7 @@ pub mod webhooks;
 pub mod widget;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -161,6 +163,12 @@ pub fn app_for(state: AppState, surface: Surface) -> Router {
             state.clone(),
             http::widget_cors,
         ))
+        // Inside the timeout and error layers: every answer of this listener,
+        // the admin pages included, goes through one budget for large ones.
+        .layer(middleware::from_fn_with_state(
+            (state.clone(), Arc::new(answers::AnswerBudget::default())),
+            answers::bound_large_answers,
+        ))
         .layer(middleware::from_fn(http::reject_nul))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(http::json_errors))
@@ -177,7 +185,8 @@ pub fn app_for(state: AppState, surface: Surface) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }),
+            })
+            .on_failure(http::log_failure),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(http::MakeId))
