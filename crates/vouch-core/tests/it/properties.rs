@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use vouch_core::jcs::{canonicalize, parse_attributes};
 use vouch_core::proof::{hmac_sha256, sign};
 use vouch_core::{KeyEntry, KeyRing, ProofError, Secret, SignatureEncoding};
@@ -37,7 +38,12 @@ fn ring(secret: &str) -> KeyRing {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // Regressions live beside this file (properties.proptest-regressions): proptest's
+    // default would look in tests/proptest-regressions/, since tests/it has a main.rs.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::with_cases(512)
+    })]
 
     #[test]
     fn sign_then_verify_round_trips(id in user_id(), key in secret(), enc in encoding()) {

@@ -82,7 +82,7 @@ fn numbers_take_their_ecmascript_form() {
 #[test]
 fn node_json_stringify_vectors() {
     // Produced by tests/data/jcs_vectors.js under Node.
-    let lines = include_str!("data/jcs_vectors.jsonl");
+    let lines = include_str!("../data/jcs_vectors.jsonl");
     let mut n = 0;
     for line in lines.lines().filter(|l| !l.is_empty()) {
         let [input, want]: [String; 2] = serde_json::from_str(line).unwrap();
