@@ -23,7 +23,7 @@ psql "$VOUCH_TEST_POSTGRES" -qtAc 'SELECT 1' >/dev/null
 echo "--- shared suite on PostgreSQL (+ postgres_nodes)"
 VOUCH_TEST_DATABASE_URL=$VOUCH_TEST_POSTGRES cargo test -p vouch-server --locked
 echo "--- vouch migrate-store"
-cargo test -p vouch --locked --test migrate_store
+cargo test -p vouch --locked --test it migrate_store::
 echo "--- PostgreSQL restart under load"
 cargo test -p vouch-server --locked --test postgres_restart -- --ignored
 echo "--- TLS to PostgreSQL (verify-full, verify-ca, require, no plaintext fallback)"

@@ -1,5 +1,5 @@
 //! The git commit that `vouch --version` names, found at build time. Shared by `build.rs`
-//! and its test (`tests/version.rs`), so the test runs the code the build runs.
+//! and its test (`tests/it/version.rs`), so the test runs the code the build runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,15 +6,13 @@
 //! ciphertext as it was and the old key valid; a live deployment is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod offline;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use offline::*;
+use crate::offline::*;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use vouch_server::crypto::MasterKey;

@@ -3,11 +3,9 @@
 //! (also when it arrives during start-up).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod offline;
-
 use std::time::Duration;
 
-use offline::*;
+use crate::offline::*;
 
 /// The URL after `label` in the banner.
 fn url_after(banner: &str, label: &str) -> String {

@@ -1,7 +1,7 @@
 //! Shared by the tests of the offline commands (`vouch admin-token`, `vouch
 //! rotate-master-key`): the real binary as a server and as a command, a small
 //! HTTP client, a webhook receiver, and fresh PostgreSQL databases.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -67,6 +67,8 @@ pub struct Serve {
     pub child: Child,
     pub base: String,
     banner: Arc<Mutex<String>>,
+    /// Holds the directory of the child's stderr for as long as the process runs.
+    #[allow(dead_code)]
     logs: tempfile::TempDir,
 }
 
@@ -407,6 +409,7 @@ pub fn new_key() -> String {
         .to_string()
 }
 
+#[allow(dead_code)] // no test uses it any more
 pub fn data_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }

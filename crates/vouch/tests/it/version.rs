@@ -4,7 +4,7 @@
 //! copy of the sources inside some other repository, no git at all, and the override.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../build/git_commit.rs"]
+#[path = "../../build/git_commit.rs"]
 mod git_commit;
 
 use std::path::{Path, PathBuf};

@@ -5,11 +5,9 @@
 //! change in force on running nodes at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod offline;
-
 use std::path::Path;
 
-use offline::*;
+use crate::offline::*;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
