@@ -25,6 +25,6 @@ VOUCH_TEST_DATABASE_URL=$VOUCH_TEST_POSTGRES cargo test -p vouch-server --locked
 echo "--- vouch migrate-store"
 cargo test -p vouch --locked --test it migrate_store::
 echo "--- PostgreSQL restart under load"
-cargo test -p vouch-server --locked --test postgres_restart -- --ignored
+cargo test -p vouch-server --locked --test it -- --ignored postgres_restart::
 echo "--- TLS to PostgreSQL (verify-full, verify-ca, require, no plaintext fallback)"
-cargo test -p vouch-server --locked --test postgres_tls -- --ignored
+cargo test -p vouch-server --locked --test it -- --ignored postgres_tls::
