@@ -5,7 +5,7 @@
 #   3. crash durability: SIGKILL over CRASH_ROUNDS (5) rounds, 0 acknowledged writes lost
 #   4. soak: half the measured maximum identify rate for SOAK_SECONDS (60), 0 errors, flat RSS
 #   5. secrets: no issued secret in any logged line, database file or non-creation answer
-# (The hostile-input table is crates/vouch-server/tests/it/hostile.rs, run by `cargo test`.)
+# (The hostile-input table is crates/vouch-server/tests/it/hostile/table/, run by `cargo test`.)
 # Installs what it needs (cargo-fuzz, schemathesis, wrk, hey), prints one line per check
 # and a final `N passed, N failed`; exits non-zero on any failure.
 set -uo pipefail
