@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -381,4 +382,99 @@ async fn http2_without_tls_is_served_through_the_same_bounds() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Sends `GET path` with `bearer` from `from` on a socket with a tiny receive
+/// buffer, and reads nothing: the answer stays with the server.
+async fn ask_and_never_read(from: IpAddr, to: SocketAddr, path: &str, bearer: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut c = socket.connect(to).await.unwrap();
+    let ask = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bearer}\r\n\r\n");
+    c.write_all(ask.as_bytes()).await.unwrap();
+    c
+}
+
+/// A user in 100 companies of 32 KiB makes `/v1/me` 3.3 MB, and anyone with
+/// the publishable key can build one. Clients that ask for it and never read
+/// used to pin every copy (200 of them: 930 MiB); now one address gets at
+/// most 32 MiB of such answers in flight and then 503 at once, while another
+/// address is served, and the budget comes back when the hoarders go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_answers_nobody_reads_are_bounded_per_client_address() {
+    let s = Server::start().await;
+    let env = s.env().await;
+    let session = s.identify_ok(&env.pk, &json!({"user_id": "hoarder"})).await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = "x".repeat(32 * 1024 - 64);
+    for i in 0..100 {
+        s.group(
+            &session,
+            &json!({"company_id": format!("c{i:03}"), "attributes": {"blob": blob}}),
+        )
+        .await
+        .expect_status(200);
+    }
+    let size = s.me(&session).await.text.len();
+    assert!(size > 3_000_000, "/v1/me is {size} bytes");
+
+    // From one address, one request after another, never reading: the answers
+    // fit 32 MiB about ten times, then the next one is refused at once.
+    let hoarder = loopback(40);
+    let mut held = Vec::new();
+    let mut refused = None;
+    for _ in 0..20 {
+        let mut c = ask_and_never_read(hoarder, s.addr, "/v1/me", &session).await;
+        // A refusal is small: it arrives whole at once. An answer being held
+        // shows only its first bytes (what the kernels buffer).
+        let mut head = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut head))
+            .await
+            .expect("an answer starts within 5 s")
+            .unwrap();
+        let text = String::from_utf8_lossy(&head[..n]).to_string();
+        if text.starts_with("HTTP/1.1 503") {
+            refused = Some(text);
+            break;
+        }
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        held.push(c);
+    }
+    let refused = refused.expect("a client holding 20 unread answers of 3.3 MB is refused");
+    let answers = held.len();
+    assert!(
+        (8..=10).contains(&answers),
+        "{answers} unread answers of {size} bytes were let through before the refusal"
+    );
+    assert!(refused.contains("\"code\":\"unavailable\""), "{refused}");
+    assert!(
+        refused.to_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+
+    // Another address is served in full meanwhile, and small answers never wait.
+    let other = s.me(&session).await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.text.len(), size);
+    healthz_from(loopback(41), s.addr, Duration::from_secs(2)).await;
+
+    // When the hoarder's connections go, its budget comes back.
+    drop(held);
+    let started = Instant::now();
+    loop {
+        let mut c = ask_and_never_read(hoarder, s.addr, "/v1/me", &session).await;
+        let mut head = vec![0u8; 64];
+        let n = c.read(&mut head).await.unwrap();
+        if head[..n].starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the budget did not come back after the connections closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

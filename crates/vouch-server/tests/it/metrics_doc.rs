@@ -1,7 +1,8 @@
 //! docs/metrics.md and docs/grafana-dashboard.json against what `/metrics`
 //! serves: every family exported is documented, every metric a query or a
 //! dashboard panel names exists, and the session gauges move with traffic.
-//! (Alone in its binary: it reads the process-wide metrics.)
+//! The metrics are process-wide and other tests of the binary move them too, so
+//! the checks are lower bounds on what this test alone adds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
