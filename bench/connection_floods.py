@@ -4,13 +4,15 @@
     cargo build --release -p vouch
     python3 bench/connection_floods.py [target/release/vouch]
 
-Starts `vouch serve` on a fresh data directory and runs three floods, each bounded in
+Starts `vouch serve` on a fresh data directory and runs four floods, each bounded in
 count and time, while another loopback address calls /healthz every 50 ms:
 
 1. silent: 1 100 connections from 127.0.0.2-6 that send nothing;
 2. one address: 400 connections from 127.0.0.9;
-3. no-read: 200 clients from 127.0.0.10-11 that each ask for a page of 200 users with
-   48 KiB of attributes each (about 10 MB) and never read.
+3. no-read, public: 200 clients from 127.0.0.10-11 that each ask for `GET /v1/me` of a
+   user in 100 companies of 32 KiB (the largest answer anyone with the publishable key can
+   build, about 3.2 MB) and never read;
+4. no-read, admin: the same with a page of 200 users of 32 KiB attributes (about 6.5 MB).
 
 Prints, per flood: the connections the server holds (vouch_http_connections_open), the
 slowest /healthz, and for the no-read flood the server's RSS over time (the answers not
@@ -85,16 +87,36 @@ def call(port, method, path, bearer, body=None):
     return status, json.loads(rest) if rest.startswith(b"{") else None
 
 
-def big_user_page(port):
-    """An environment with 200 users of 48 KiB attributes; the path of its users page."""
-    status, env = call(port, "POST", "/admin/v1/environments", ADMIN_TOKEN, {"name": "floods"})
+def new_env(port, name):
+    status, env = call(port, "POST", "/admin/v1/environments", ADMIN_TOKEN, {"name": name})
     assert status == 201, env
-    filler = "x" * (48 * 1024)
+    return env
+
+
+def big_user_page(port):
+    """An environment with 200 users of 32 KiB attributes; the path of its users page."""
+    env = new_env(port, "floods-page")
+    filler = "x" * (32 * 1024 - 64)
     for i in range(200):
         status, answer = call(port, "POST", "/v1/identify", env["publishable_key"],
                               {"user_id": f"user-{i}", "attributes": {"notes": filler}})
         assert status == 200, answer
     return f"/admin/v1/environments/{env['id']}/users?limit=200"
+
+
+def fat_member(port):
+    """The session of an unproven user in 100 unproven companies of 32 KiB each."""
+    env = new_env(port, "floods-me")
+    status, answer = call(port, "POST", "/v1/identify", env["publishable_key"],
+                          {"user_id": "member", "attributes": {"notes": "x" * (32 * 1024 - 64)}})
+    assert status == 200, answer
+    session = answer["session_token"]
+    filler = "x" * (32 * 1024 - 64)
+    for i in range(100):
+        status, answer = call(port, "POST", "/v1/group", session,
+                              {"company_id": f"c{i:03}", "attributes": {"blob": filler}})
+        assert status == 200, answer
+    return session
 
 
 def gauge(port):
@@ -106,12 +128,12 @@ def gauge(port):
     return -1
 
 
-def request_admin(port, path):
+def request_as(port, path, bearer):
     started = time.monotonic()
     s = connect("127.0.0.1", port)
     s.settimeout(30)
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-              f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode())
+              f"Authorization: Bearer {bearer}\r\n\r\n".encode())
     data = b""
     while chunk := s.recv(1 << 20):
         data += chunk
@@ -227,34 +249,37 @@ def main():
 
         flood("one address", port, one_address, count_open)
 
-        page = big_user_page(port)
-        took, status, body = request_admin(port, page)
-        print(f"no-read: one users page is {len(body)} bytes ({status}, {took * 1000:.0f} ms)")
-        rss_before = rss_mib(server.pid)
-        ask = (f"GET {page} HTTP/1.1\r\nHost: x\r\n"
-               f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n").encode()
+        def no_read_flood(name, path, bearer):
+            took, status, body = request_as(port, path, bearer)
+            print(f"{name}: one answer is {len(body)} bytes ({status}, {took * 1000:.0f} ms)")
+            rss_before = rss_mib(server.pid)
+            ask = (f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {bearer}\r\n\r\n").encode()
 
-        def no_read():
-            conns = []
-            for i in range(200):
-                s = connect(f"127.0.0.{10 + i % 2}", port, rcvbuf=4096)
-                s.sendall(ask)
-                conns.append(s)
-            return conns
+            def no_read():
+                conns = []
+                for i in range(200):
+                    s = connect(f"127.0.0.{10 + i % 2}", port, rcvbuf=4096)
+                    s.sendall(ask)
+                    conns.append(s)
+                return conns
 
-        def watch_rss(conns):
-            samples = []
-            started = time.monotonic()
-            while time.monotonic() - started < 45:
-                samples.append((time.monotonic() - started, rss_mib(server.pid)))
-                time.sleep(1)
-            peak = max(r for _, r in samples)
-            print(f"no-read: RSS before {rss_before:.1f} MiB, peak {peak:.1f} MiB, "
-                  f"after 45 s {samples[-1][1]:.1f} MiB; server holds {gauge(port)}")
-            print("no-read: RSS by second: " + ", ".join(f"{t:.0f}s {r:.0f}" for t, r in samples[::5]))
-            return samples
+            def watch_rss(conns):
+                samples = []
+                started = time.monotonic()
+                while time.monotonic() - started < 45:
+                    samples.append((time.monotonic() - started, rss_mib(server.pid)))
+                    time.sleep(1)
+                peak = max(r for _, r in samples)
+                print(f"{name}: RSS before {rss_before:.1f} MiB, peak {peak:.1f} MiB, "
+                      f"after 45 s {samples[-1][1]:.1f} MiB; server holds {gauge(port)}")
+                print(f"{name}: RSS by second: " + ", ".join(f"{t:.0f}s {r:.0f}" for t, r in samples[::5]))
+                return samples
 
-        flood("no-read", port, no_read, watch_rss)
+            flood(name, port, no_read, watch_rss)
+
+        no_read_flood("no-read /v1/me", "/v1/me", fat_member(port))
+        no_read_flood("no-read users page", big_user_page(port), ADMIN_TOKEN)
     finally:
         server.terminate()
         server.wait(timeout=30)
