@@ -133,7 +133,8 @@ pub async fn bound_large_answers(
     req: Request,
     next: Next,
 ) -> Response {
-    let client = ClientAddr::of(&req, &state).key();
+    // The address only (no allocation): its key is made for large answers alone.
+    let client = ClientAddr::of(&req, &state);
     let resp = next.run(req).await;
     let Some(size) = http_body::Body::size_hint(resp.body()).exact() else {
         return resp;
@@ -142,7 +143,7 @@ pub async fn bound_large_answers(
     if size <= LARGE {
         return resp;
     }
-    let Some(held) = budget.reserve(client, size) else {
+    let Some(held) = budget.reserve(client.key(), size) else {
         return busy();
     };
     let (parts, body) = resp.into_parts();
