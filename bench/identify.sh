@@ -6,7 +6,7 @@
 #
 #   bench/identify.sh [duration-seconds]      (default 10)
 #
-# Needs wrk (Debian package; installed when missing). Prints a
+# Needs wrk (Debian package; installed when missing) and Node.js (the peer). Prints a
 # Markdown table with the machine and commit, and writes it into
 # bench/RESULTS.md between the `identify.sh` markers (NO_WRITE=1: print only).
 set -euo pipefail
@@ -23,7 +23,7 @@ PORT=${PORT:-18790}
 TOKEN=vat_bench_admin_token_0123456789abcdefghij
 "$BIN" serve --data-dir "$DATA" --addr 127.0.0.1:$PORT --admin-token $TOKEN >"$DATA/out" 2>"$DATA/err" &
 PID=$!
-cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
+cleanup() { kill "$PID" ${PEER:-} 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
 trap cleanup EXIT
 for _ in $(seq 50); do grep -q "listening" "$DATA/out" 2>/dev/null && break; sleep 0.1; done
 PK=$(awk '/Publishable key:/ {print $3}' "$DATA/out")
@@ -57,6 +57,17 @@ BODIES=$BODIES PK=$PK CHANGE=1 run identify identify.lua
 # Back to "visit": 0 for every user (the run above changed them), then the repeat run.
 BODIES=$BODIES PK=$PK wrk -t2 -c16 -d3s -s bench/identify.lua $URL >/dev/null
 BODIES=$BODIES PK=$PK run repeat identify.lua
+# The peer: a one-process Node.js server that only parses the JSON and checks the HMAC
+# (bench/node_peer.mjs), under the same client and bodies; its own CPU per request.
+PEER_PORT=$((PORT + 9))
+PK=$PK SK=$SK PORT=$PEER_PORT node bench/node_peer.mjs >"$DATA/peer.out" 2>&1 &
+PEER=$!
+for _ in $(seq 50); do grep -q "listening" "$DATA/peer.out" 2>/dev/null && break; sleep 0.1; done
+peer_ticks() { awk '{print $14 + $15}' /proc/$PEER/stat; }
+before=$(peer_ticks)
+OUT[peer]=$(BODIES=$BODIES PK=$PK wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s bench/identify.lua "http://127.0.0.1:$PEER_PORT")
+CPU[peer]=$(($(peer_ticks) - before))
+kill $PEER; wait $PEER 2>/dev/null || true
 SESSION=$(curl -s -X POST $URL/v1/identify -H "Authorization: Bearer $PK" -H 'Content-Type: application/json' -d "$(head -1 "$BODIES")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
 SESSION=$SESSION run track track.lua
 SESSION=$SESSION run me me.lua
@@ -116,12 +127,13 @@ Machine: $(nproc) cores, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev
 $(row healthz "GET /healthz (ceiling)")
 $(row identify "POST /v1/identify, every call a change, committed (max)")
 $(row repeat "POST /v1/identify, unchanged user again (max)")
+$(row peer "peer: Node.js http + JSON + HMAC check only, one process (max)")
 $(row track "POST /v1/track, durable (max)")
 $(row me "GET /v1/me (max)")
 $(row half "POST /v1/identify, every call a change, at half max ($(printf '%.0f' "$HALF_RPS")/s asked)")
 $(row half_repeat "POST /v1/identify, unchanged user again, at half max ($(printf '%.0f' "$HALF_REPEAT_RPS")/s asked)")
 
-identify ÷ healthz = $(ratio "$ID_RPS") when every call is committed, $(ratio "$REPEAT_RPS") for an unchanged user; server peak RSS $RSS; server CPU time over the whole run ${CPU_S} s; start-up to ready on the existing data directory ${STARTUP_MS} ms
+identify ÷ healthz = $(ratio "$ID_RPS") when every call is committed, $(ratio "$REPEAT_RPS") for an unchanged user; unchanged identify ÷ the Node.js peer = $(python3 -c "print(f'{float(\"$REPEAT_RPS\")/float(\"$(rps peer)\"):.2f}')"); server peak RSS $RSS; server CPU time over the whole run ${CPU_S} s; start-up to ready on the existing data directory ${STARTUP_MS} ms
 MD
 )
 echo "$TABLE"
