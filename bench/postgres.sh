@@ -10,11 +10,13 @@
 #   change     every call a new value of an unsigned attribute: a committed write each
 # Per run: requests/s, p50 and p99 (wrk), Vouch's CPU per request (every node of the
 # store), PostgreSQL's CPU per request (all its processes) and the statements sent to
-# PostgreSQL per identify (`vouch_db_round_trips_total` of the nodes).
+# PostgreSQL per identify (`vouch_db_round_trips_total` of the nodes) and the writes per
+# committed transaction (`vouch_db_batch_size`: group commit).
 #
 # Needs wrk (Debian package, installed when missing), python3, psql and a PostgreSQL
 # server with trust authentication on this machine (VOUCH_BENCH_POSTGRES, default
 # postgres://postgres@127.0.0.1:5432/postgres); scratch databases are created and dropped.
+# VOUCH_BIN=PATH measures that binary instead of building this checkout's.
 # Prints a Markdown table and writes it into bench/RESULTS.md between the postgres.sh
 # markers (NO_WRITE=1: print only).
 set -euo pipefail
@@ -24,12 +26,19 @@ ROUNDS=${2:-3}
 CONNS=${CONNS:-32}
 USERS=${USERS:-2000}
 PG=${VOUCH_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
+# The nodes' connection parameters: TLS as PostgreSQL offers it (sqlx's `prefer`) unless
+# told otherwise, e.g. NODE_PARAMS='?sslmode=disable'.
+NODE_PARAMS=${NODE_PARAMS:-}
 export PGOPTIONS="-c client_min_messages=warning"
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release -q -p vouch
-BIN=target/release/vouch
+if [ -n "${VOUCH_BIN:-}" ]; then
+  BIN=$VOUCH_BIN
+else
+  cargo build --release -q -p vouch
+  BIN=target/release/vouch
+fi
 WORK=$(mktemp -d)
 DBS=(vouch_bench_1_$$ vouch_bench_2_$$)
 TOKEN=vat_bench_admin_token_0123456789abcdefghij
@@ -87,11 +96,12 @@ pg_ticks() {
   done
   echo $t
 }
-round_trips() { # NODE...: the nodes' vouch_db_round_trips_total, summed
-  local t=0 n v
+metric() { # NAME NODE...: a counter of the nodes' /metrics, summed
+  local name=$1 t=0 n v
+  shift
   for n in "$@"; do
     v=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${PORTS[$n]}/metrics" |
-      awk '$1=="vouch_db_round_trips_total" {printf "%d", $2}')
+      awk -v m="$name" '$1==m {printf "%d", $2}')
     t=$((t + ${v:-0}))
   done
   echo $t
@@ -104,8 +114,9 @@ measure() {
   local per=$((CONNS / $#)) i=0 node wpids=() pids=() change=""
   [ "$kind" = c ] && change=1
   for node in "$@"; do pids+=("${PIDS[$node]}"); done
-  local v0 p0 r0
-  v0=$(ticks_of "${pids[@]}"); p0=$(pg_ticks); r0=$(round_trips "$@")
+  local v0 p0 r0 w0 c0
+  v0=$(ticks_of "${pids[@]}"); p0=$(pg_ticks); r0=$(metric vouch_db_round_trips_total "$@")
+  w0=$(metric vouch_db_batch_size_sum "$@"); c0=$(metric vouch_db_batch_size_count "$@")
   for node in "$@"; do
     BODIES="$WORK/$store.$kind.bodies" PK=$(cat "$WORK/$store.pk") CHANGE=$change \
       wrk -t1 -c"$per" -d"${DUR}s" --latency -s bench/identify.lua "http://127.0.0.1:${PORTS[$node]}" >"$WORK/wrk.$i" 2>&1 &
@@ -113,11 +124,12 @@ measure() {
     i=$((i + 1))
   done
   wait "${wpids[@]}"
-  local v1 p1 r1
-  v1=$(ticks_of "${pids[@]}"); p1=$(pg_ticks); r1=$(round_trips "$@")
-  python3 - "$WORK" "$i" "$((v1 - v0))" "$((p1 - p0))" "$((r1 - r0))" "$HZ_TICKS" >>"$WORK/$store.$kind" <<'PY'
+  local v1 p1 r1 w1 c1
+  v1=$(ticks_of "${pids[@]}"); p1=$(pg_ticks); r1=$(metric vouch_db_round_trips_total "$@")
+  w1=$(metric vouch_db_batch_size_sum "$@"); c1=$(metric vouch_db_batch_size_count "$@")
+  python3 - "$WORK" "$i" "$((v1 - v0))" "$((p1 - p0))" "$((r1 - r0))" "$((w1 - w0))" "$((c1 - c0))" "$HZ_TICKS" >>"$WORK/$store.$kind" <<'PY'
 import re, sys
-work, n, vt, pt, trips, hz = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])
+work, n, vt, pt, trips, writes, commits, hz = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])
 rps = reqs = bad = 0.0
 lat = {}
 for k in range(n):
@@ -133,7 +145,8 @@ for k in range(n):
         for p in ("50%", "99%"):
             lat[p] = re.search(rf"\s{p}\s+(\S+)", text).group(1)
 reqs = max(1, reqs)
-print(f"{rps:.0f} {lat['50%']} {lat['99%']} {vt / hz / reqs * 1e6:.1f} {pt / hz / reqs * 1e6:.1f} {trips / reqs:.2f} {int(bad)}")
+per_tx = f"{writes / commits:.1f}" if commits else "–"
+print(f"{rps:.0f} {lat['50%']} {lat['99%']} {vt / hz / reqs * 1e6:.1f} {pt / hz / reqs * 1e6:.1f} {trips / reqs:.2f} {int(bad)} {per_tx}")
 PY
 }
 
@@ -151,9 +164,9 @@ for n in 1 2; do
   psql "$PG" -qc "DROP DATABASE IF EXISTS ${DBS[$((n - 1))]} WITH (FORCE)" >/dev/null
   psql "$PG" -qc "CREATE DATABASE ${DBS[$((n - 1))]}" >/dev/null
 done
-start_node pg1 18811 "${PG%/*}/${DBS[0]}"
-start_node pg2a 18812 "${PG%/*}/${DBS[1]}"
-start_node pg2b 18813 "${PG%/*}/${DBS[1]}"
+start_node pg1 18811 "${PG%/*}/${DBS[0]}${NODE_PARAMS}"
+start_node pg2a 18812 "${PG%/*}/${DBS[1]}${NODE_PARAMS}"
+start_node pg2b 18813 "${PG%/*}/${DBS[1]}${NODE_PARAMS}"
 bodies sqlite sqlite; bodies pg1 pg1; bodies pg2 pg2a
 warm sqlite sqlite; warm pg1 pg1; warm pg2 pg2a
 
@@ -185,14 +198,14 @@ for kind in ("u", "c"):
         pg_cpu = f"{med[4]} µs" if store != "sqlite" else "–"
         ratio = f"{float(med[0]) / base:.2f}"
         errors = sum(int(r[6]) for r in runs)
-        print(f"| {kinds[kind]} | {label[store][0]} | {label[store][1]} | {med[0]} ({all_rps}) | {ratio} | {med[1]} | {med[2]} | {med[3]} µs | {pg_cpu} | {trips} | {errors} |")
+        print(f"| {kinds[kind]} | {label[store][0]} | {label[store][1]} | {med[0]} ({all_rps}) | {ratio} | {med[1]} | {med[2]} | {med[3]} µs | {pg_cpu} | {trips} | {med[7]} | {errors} |")
 PY
 )
 TABLE=$(cat <<MD
 Machine: $(nproc) cores shared by wrk, every Vouch node and PostgreSQL, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo '-'); $ROUNDS rounds of ${DUR}s runs, interleaved; $CONNS connections in total (split over the nodes); $USERS signed users of each kind.
 
-| identify | store | nodes | requests/s, median round (every round) | ÷ SQLite | p50 | p99 | Vouch CPU per request | PostgreSQL CPU per request | statements per identify | errors |
-|---|---|---|---|---|---|---|---|---|---|---|
+| identify | store | nodes | requests/s, median round (every round) | ÷ SQLite | p50 | p99 | Vouch CPU per request | PostgreSQL CPU per request | statements per identify | writes per transaction | errors |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 $TABLE_ROWS
 MD
 )

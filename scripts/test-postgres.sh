@@ -3,7 +3,8 @@
 # PostgreSQL (a fresh database per test server), the multi-node tests, the
 # migrate-store test, the PostgreSQL restart test (which stops and starts
 # the machine's cluster, so run it only where nothing else uses that server) and
-# the TLS test (which gives that server a certificate of its own for a while).
+# the TLS test (which gives that server a certificate of its own for a while) and
+# the crash test (tests/hardening/crash.py: SIGKILL of a node under load) on PostgreSQL.
 #
 #   scripts/test-postgres.sh
 #
@@ -28,3 +29,12 @@ echo "--- PostgreSQL restart under load"
 cargo test -p vouch-server --locked --test it -- --ignored postgres_restart::
 echo "--- TLS to PostgreSQL (verify-full, verify-ca, require, no plaintext fallback)"
 cargo test -p vouch-server --locked --test it -- --ignored postgres_tls::
+echo "--- kill -9 of a node under load on PostgreSQL (group commit): no acknowledged write lost"
+CRASH_DB=vouch_crash_$$
+psql "$VOUCH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $CRASH_DB WITH (FORCE)" -c "CREATE DATABASE $CRASH_DB" 2>/dev/null
+cargo build -q -p vouch --locked
+CRASH_OUT=$(mktemp -d)
+VOUCH_DATABASE_URL="${VOUCH_TEST_POSTGRES%/*}/$CRASH_DB" VOUCH_MASTER_KEY=$(target/debug/vouch keygen --master-key) \
+  HARDENING_OUT=$CRASH_OUT ROUNDS=5 VOUCH_BIN=target/debug/vouch python3 tests/hardening/crash.py
+rm -rf "$CRASH_OUT"
+psql "$VOUCH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $CRASH_DB WITH (FORCE)"

@@ -11,6 +11,7 @@
 
 pub mod copy;
 pub mod ops;
+mod pg_writer;
 pub mod postgres;
 pub mod reads;
 pub(crate) mod rows;

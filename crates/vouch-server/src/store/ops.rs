@@ -93,6 +93,28 @@ pub enum Reply {
     Count(u64),
 }
 
+const BOOTSTRAP_LOCK: &str = "bootstrap";
+
+fn user_lock(env: &str, id: &str) -> String {
+    format!("user:{env}:{id}")
+}
+
+fn company_lock(env: &str, id: &str) -> String {
+    format!("company:{env}:{id}")
+}
+
+impl Op {
+    /// The key this operation serialises on across nodes, if any.
+    pub fn lock_key(&self) -> Option<String> {
+        match self {
+            Op::Bootstrap(_) => Some(BOOTSTRAP_LOCK.into()),
+            Op::Identify(c) => Some(user_lock(&c.env_id, &c.user_id)),
+            Op::Group(c) => Some(company_lock(&c.env_id, &c.company_id)),
+            _ => None,
+        }
+    }
+}
+
 /// What a batch did, for the adapter to act on after commit.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -101,9 +123,58 @@ pub struct Batch {
     /// Environments, secrets, signing keys, tokens or tombstones changed.
     pub changed: bool,
     subscribers: HashMap<String, Vec<Subscriber>>,
+    /// Users read ahead for the batch's identifies, by (environment, id);
+    /// `None`: known not to exist. Taken out at first use, so a second
+    /// identify of one user in the batch reads what the first one wrote.
+    users: HashMap<(String, String), Option<UserRecord>>,
 }
 
 impl Batch {
+    /// Reads the users of every identify of `ops` in one statement, where
+    /// the dialect can (see [`Tx::query_arrays`]).
+    async fn read_users<T: Tx>(&mut self, tx: &mut T, ops: &[Op]) -> StoreResult<()> {
+        let (envs, ids): (Vec<&str>, Vec<&str>) = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Identify(c) => Some((c.env_id.as_str(), c.user_id.as_str())),
+                _ => None,
+            })
+            .unzip();
+        if ids.len() < 2 {
+            return Ok(());
+        }
+        let keys: Vec<(String, String)> = envs
+            .iter()
+            .zip(&ids)
+            .map(|(e, i)| (e.to_string(), i.to_string()))
+            .collect();
+        let Some(found) = tx
+            .query_arrays(sql::USERS_BY_KEYS, &[envs, ids], rows::user)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.users.extend(keys.into_iter().map(|k| (k, None)));
+        for u in found {
+            self.users.insert((u.env_id.clone(), u.id.clone()), Some(u));
+        }
+        Ok(())
+    }
+
+    async fn user<T: Tx>(
+        &mut self,
+        tx: &mut T,
+        env: &str,
+        id: &str,
+    ) -> StoreResult<Option<UserRecord>> {
+        if !self.users.is_empty()
+            && let Some(known) = self.users.remove(&(env.to_string(), id.to_string()))
+        {
+            return Ok(known);
+        }
+        query_one(tx, sql::USER, &[env.into(), id.into()], rows::user).await
+    }
+
     async fn subscribers<T: Tx>(&mut self, tx: &mut T, env_id: &str) -> StoreResult<&[Subscriber]> {
         if !self.subscribers.contains_key(env_id) {
             let list = tx
@@ -171,7 +242,18 @@ type Done = (Vec<StoreResult<Reply>>, Batch);
 
 async fn together<T: Tx>(tx: &mut T, ops: &[Op]) -> StoreResult<Option<Done>> {
     tx.begin().await?;
+    // Every lock of the batch first, in one order: two batches (of this node
+    // or another) holding some of the same keys then wait, never deadlock.
+    let keys: Vec<String> = ops.iter().filter_map(Op::lock_key).collect();
     let mut batch = Batch::default();
+    let ready = match tx.lock_all(&keys).await {
+        Ok(()) => batch.read_users(tx, ops).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ready {
+        tx.rollback().await;
+        return Err(e);
+    }
     let mut replies = Vec::with_capacity(ops.len());
     for op in ops {
         match apply(tx, op, &mut batch).await {
@@ -217,7 +299,7 @@ pub async fn apply<T: Tx>(tx: &mut T, op: &Op, batch: &mut Batch) -> StoreResult
         }),
         Op::Bootstrap(b) => {
             // Two nodes starting on one empty database: one sets it up.
-            tx.lock("bootstrap").await?;
+            tx.lock(BOOTSTRAP_LOCK).await?;
             let n = query_one(tx, sql::PROJECT_COUNT, &[], rows::count).await?;
             if n.unwrap_or(0) > 0 {
                 return Err(StoreError::Conflict(
@@ -517,7 +599,7 @@ async fn identify<T: Tx>(
 ) -> StoreResult<Reply> {
     let (env, id) = (cmd.env_id.as_str(), cmd.user_id.as_str());
     // Serialises identifies of one user across nodes.
-    tx.lock(&format!("user:{env}:{id}")).await?;
+    tx.lock(&user_lock(env, id)).await?;
     let mut reads = IdentifyReads::default();
     if let Some((jti, _)) = &cmd.jti {
         reads.jti_used = query_one(
@@ -529,7 +611,7 @@ async fn identify<T: Tx>(
         .await?
         .is_some();
     }
-    reads.user = query_one(tx, sql::USER, &[env.into(), id.into()], rows::user).await?;
+    reads.user = batch.user(tx, env, id).await?;
     if cmd.proof.is_none() {
         // Only an unproven identify of a user not yet counted can move the
         // counter; only then is it locked, so the cap holds across nodes
@@ -560,7 +642,7 @@ async fn identify<T: Tx>(
 
 async fn group<T: Tx>(tx: &mut T, cmd: &GroupCommand) -> StoreResult<Reply> {
     let (env, id) = (cmd.env_id.as_str(), cmd.company_id.as_str());
-    tx.lock(&format!("company:{env}:{id}")).await?;
+    tx.lock(&company_lock(env, id)).await?;
     let mut reads = GroupReads {
         company: query_one(tx, sql::COMPANY, &[env.into(), id.into()], rows::company).await?,
         membership: query_one(

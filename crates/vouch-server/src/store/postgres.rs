@@ -1,5 +1,5 @@
 //! The shared adapter: PostgreSQL, for any number of Vouch nodes on one
-//! database. Each write runs in a transaction of a pooled connection;
+//! database. Concurrent writes share transactions (`pg_writer`);
 //! identifies and group calls of one user (company) are serialised across
 //! nodes by a transaction-scoped advisory lock (`Tx::lock`).
 //!
@@ -10,6 +10,7 @@
 //! signals a change so that every cache is rebuilt (a notification may have
 //! been missed).
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,8 @@ use sqlx::query::Query;
 use sqlx::{Connection, Postgres, Row as _};
 use tokio::sync::{Notify, broadcast};
 
-use super::ops::{self, Op, Reply};
+use super::ops::{Op, Reply};
+use super::pg_writer::Writers;
 use super::reads::{self, Answer, Read};
 use super::tx::{Channel, Dialect, Param, Row, Tx};
 use super::{Backend, StoreError, StoreResult};
@@ -54,6 +56,7 @@ pub struct PgStore {
     changes: broadcast::Sender<()>,
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     rate_writes: AtomicU64,
+    writers: Writers,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -88,9 +91,21 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 
 /// One pooled connection as a [`Tx`]. A connection dropped inside a
 /// transaction (a cancelled request) is closed, never handed back to the pool.
-struct Pg {
+pub(super) struct Pg {
     conn: PoolConnection<Postgres>,
     in_tx: bool,
+    /// Advisory locks this transaction holds already.
+    held: HashSet<String>,
+}
+
+impl Pg {
+    pub(super) fn new(conn: PoolConnection<Postgres>) -> Self {
+        Self {
+            conn,
+            in_tx: false,
+            held: HashSet::new(),
+        }
+    }
 }
 
 impl Drop for Pg {
@@ -158,14 +173,61 @@ impl Tx for Pg {
         rows.iter().map(|r| map(&PgRowRef(r))).collect()
     }
 
+    async fn query_arrays<T: Send>(
+        &mut self,
+        sql: &'static str,
+        arrays: &[Vec<&str>],
+        map: fn(&dyn Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<Vec<T>>> {
+        round_trip();
+        let rows = arrays
+            .iter()
+            .fold(sqlx::query(sql), |q, a| q.bind(a))
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| map(&PgRowRef(r)))
+            .collect::<StoreResult<_>>()
+            .map(Some)
+    }
+
     async fn lock(&mut self, key: &str) -> StoreResult<()> {
+        if self.held.contains(key) {
+            return Ok(());
+        }
         round_trip();
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(key)
             .execute(&mut *self.conn)
             .await
-            .map(|_| ())
-            .map_err(db_err)
+            .map_err(db_err)?;
+        self.held.insert(key.to_string());
+        Ok(())
+    }
+
+    async fn lock_all(&mut self, keys: &[String]) -> StoreResult<()> {
+        let fresh: Vec<&str> = keys
+            .iter()
+            .filter(|k| !self.held.contains(k.as_str()))
+            .map(String::as_str)
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        // Ascending lock keys: every transaction that holds several took them
+        // in the same order, so none waits on another that waits on it.
+        round_trip();
+        sqlx::query(
+            "SELECT count(pg_advisory_xact_lock(h)) FROM
+               (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::TEXT[]) AS k ORDER BY h) AS s",
+        )
+        .bind(&fresh)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db_err)?;
+        self.held.extend(fresh.into_iter().map(str::to_string));
+        Ok(())
     }
 
     async fn notify(&mut self, channel: Channel) -> StoreResult<()> {
@@ -184,16 +246,19 @@ impl Tx for Pg {
 
     async fn begin(&mut self) -> StoreResult<()> {
         self.in_tx = true;
+        self.held.clear();
         self.raw("BEGIN").await
     }
 
     async fn commit(&mut self) -> StoreResult<()> {
+        self.held.clear();
         self.raw("COMMIT").await?;
         self.in_tx = false;
         Ok(())
     }
 
     async fn rollback(&mut self) {
+        self.held.clear();
         if self.raw("ROLLBACK").await.is_ok() {
             self.in_tx = false;
         }
@@ -250,7 +315,9 @@ impl PgStore {
         let outbox = Arc::new(Notify::new());
         let (changes, _) = broadcast::channel(16);
         let listener = tokio::spawn(listen_loop(opts, changes.clone(), outbox.clone()));
+        let writers = Writers::start(&pool, &outbox);
         Ok(Self {
+            writers,
             pool,
             outbox,
             changes,
@@ -260,10 +327,7 @@ impl PgStore {
     }
 
     async fn conn(&self) -> StoreResult<Pg> {
-        Ok(Pg {
-            conn: self.pool.acquire().await.map_err(db_err)?,
-            in_tx: false,
-        })
+        Ok(Pg::new(self.pool.acquire().await.map_err(db_err)?))
     }
 
     /// The pool, for copying a store into this database.
@@ -386,19 +450,7 @@ impl Backend for PgStore {
     }
 
     async fn write(&self, op: Op) -> StoreResult<Reply> {
-        let mut conn = self.conn().await?;
-        let started = std::time::Instant::now();
-        let (results, batch) = ops::run_batch(&mut conn, std::slice::from_ref(&op)).await;
-        let m = &*crate::metrics::METRICS;
-        m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
-        m.db_batch_size.observe(1.0);
-        if batch.queued {
-            self.outbox.notify_one();
-        }
-        results
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Err(StoreError::Internal("a write had no result".into())))
+        self.writers.write(op).await
     }
 
     async fn count_failures(&self, keys: &[String], now: Ts) -> StoreResult<Vec<u32>> {
@@ -445,6 +497,7 @@ impl Backend for PgStore {
         if let Some(h) = handle {
             h.abort();
         }
+        self.writers.close().await;
         self.pool.close().await;
     }
 

@@ -44,11 +44,14 @@ pub const ENV_DELETE_DATA: &[&str] = &[
 pub const ENV_DELETE: &str = "DELETE FROM environments WHERE id = $1";
 
 /// The environment's unsigned counter; on PostgreSQL locked when the
-/// identify may move it, so the cap holds across nodes.
+/// identify may move it, so the cap holds across nodes. `NO KEY UPDATE`, as
+/// the counter's own update takes: it waits for other counters, never for
+/// the key-share lock that inserting a user of the environment holds (in a
+/// shared transaction, that would be a deadlock between two of them).
 pub fn env_unsigned_count(d: Dialect, for_update: bool) -> &'static str {
     match (d, for_update) {
         (Dialect::Postgres, true) => {
-            "SELECT unsigned_count FROM environments WHERE id = $1 FOR UPDATE"
+            "SELECT unsigned_count FROM environments WHERE id = $1 FOR NO KEY UPDATE"
         }
         _ => "SELECT unsigned_count FROM environments WHERE id = $1",
     }
@@ -72,6 +75,9 @@ pub const SIGNING_KEY_RESEAL: &str = "UPDATE signing_keys SET ciphertext = $1 WH
 // ---- users, companies, memberships, tombstones ----
 
 pub const USER: &str = "SELECT * FROM users WHERE env_id = $1 AND id = $2";
+/// PostgreSQL only (arrays): the users of many (environment, id) pairs.
+pub const USERS_BY_KEYS: &str = "SELECT u.* FROM users u
+     JOIN unnest($1::TEXT[], $2::TEXT[]) AS k (env_id, id) ON u.env_id = k.env_id AND u.id = k.id";
 pub const USER_UPSERT: &str = "INSERT INTO users (env_id, id, verified, ever_verified, verified_by, key_id, verified_at, attributes, verified_attributes, counted_unsigned, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (env_id, id) DO UPDATE SET verified = excluded.verified, ever_verified = excluded.ever_verified,
@@ -242,6 +248,7 @@ mod tests {
             SIGNING_KEYS_RETIRE,
             SIGNING_KEY_RESEAL,
             USER,
+            USERS_BY_KEYS,
             USER_UPSERT,
             USERS_PAGE,
             USER_DELETE,

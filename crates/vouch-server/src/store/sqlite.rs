@@ -114,7 +114,20 @@ impl Tx for Sqlite<'_> {
         self.rows(sql, params, map)
     }
 
+    async fn query_arrays<T: Send>(
+        &mut self,
+        _sql: &'static str,
+        _arrays: &[Vec<&str>],
+        _map: fn(&dyn Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<Vec<T>>> {
+        Ok(None)
+    }
+
     async fn lock(&mut self, _key: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn lock_all(&mut self, _keys: &[String]) -> StoreResult<()> {
         Ok(())
     }
 

@@ -85,10 +85,13 @@ pub async fn flush(db: &dyn Backend, stats: &PendingStats) -> StoreResult<()> {
     if counts.is_empty() {
         return Ok(());
     }
-    let rows = counts
+    let mut rows: Vec<_> = counts
         .iter()
         .map(|((env, minute), c)| (env.clone(), *minute, *c))
         .collect();
+    // In one order on every node: two flushes updating the same rows wait on
+    // each other rather than deadlock.
+    rows.sort_unstable();
     if let Err(e) = db.write(Op::AddStats(rows)).await {
         stats.restore(counts);
         return Err(e);

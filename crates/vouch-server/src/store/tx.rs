@@ -149,9 +149,23 @@ pub trait Tx: Send {
         map: fn(&dyn Row) -> StoreResult<T>,
     ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
 
+    /// Runs a query whose parameters are text arrays (`$N::TEXT[]`), one
+    /// statement for many keys where each statement is a round trip; `None`
+    /// where the dialect has no arrays and reading one by one costs nothing.
+    fn query_arrays<T: Send>(
+        &mut self,
+        sql: &'static str,
+        arrays: &[Vec<&str>],
+        map: fn(&dyn Row) -> StoreResult<T>,
+    ) -> impl Future<Output = StoreResult<Option<Vec<T>>>> + Send;
+
     /// Serialises transactions on `key` across nodes until commit (a no-op
     /// where one writer owns the database).
     fn lock(&mut self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Takes the locks of many keys at once, in one order every node follows,
+    /// so that transactions each holding several cannot deadlock on them.
+    fn lock_all(&mut self, keys: &[String]) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Tells the other nodes at commit (a no-op on a single node).
     fn notify(&mut self, channel: Channel) -> impl Future<Output = StoreResult<()>> + Send;

@@ -532,3 +532,74 @@ async fn session_revocations_and_deleted_tokens_reach_the_other_node_within_a_se
     b.stop().await;
     cluster.drop_database().await;
 }
+
+/// Group commit: concurrent writes of one node share transactions, and every
+/// acknowledged one is stored. Rows written by one transaction share its id
+/// (`xmin`), so fewer distinct ids than users shows the sharing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_of_one_node_share_transactions_and_each_is_stored() {
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 4;
+    let cluster = Cluster::new().await;
+    let node = Arc::new(cluster.node().await);
+    let env = create_env(&node, json!({"name": "group commit"})).await;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let node = node.clone();
+        let (pk, secret) = (env.pk.clone(), env.secret.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for i in 0..PER_TASK {
+                let user = format!("g-{t}-{i}");
+                // Every other one unsigned: the environment's counter row is
+                // locked inside shared transactions too.
+                let body = if (t + i) % 2 == 0 {
+                    json!({"user_id": user, "signature": sign_hex(&secret, &user), "attributes": {"t": t}})
+                } else {
+                    json!({"user_id": user, "attributes": {"t": t}})
+                };
+                let (status, v) = node.identify(&pk, &body).await;
+                if status != 200 {
+                    failed.push(format!("{user}: {status} {v}"));
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = Vec::new();
+    for t in tasks {
+        failed.extend(t.await.unwrap());
+    }
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+
+    let mut sql = cluster.sql().await;
+    let (users, transactions): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT xmin::TEXT) FROM users WHERE env_id = $1")
+            .bind(&env.id)
+            .fetch_one(&mut sql)
+            .await
+            .unwrap();
+    let all = (TASKS * PER_TASK) as i64;
+    assert_eq!(users, all, "every acknowledged user is stored");
+    assert!(
+        transactions * 4 <= all * 3,
+        "{all} users from {TASKS} concurrent clients were written by {transactions} transactions: writes are not grouped"
+    );
+    let unsigned: i64 = sqlx::query_scalar("SELECT unsigned_count FROM environments WHERE id = $1")
+        .bind(&env.id)
+        .fetch_one(&mut sql)
+        .await
+        .unwrap();
+    assert_eq!(unsigned, all / 2, "each unsigned user counted once");
+    drop(sql);
+    Arc::into_inner(node)
+        .expect("no task holds the node")
+        .stop()
+        .await;
+    cluster.drop_database().await;
+}

@@ -1,0 +1,150 @@
+//! Group commit on PostgreSQL: a node's concurrent writes share transactions.
+//!
+//! Writes wait in one queue; a few writer tasks each take what is waiting (up
+//! to [`MAX_BATCH`]) and run it as one transaction on one pooled connection
+//! (`ops::run_batch`: every advisory lock of the batch first, in one order,
+//! then each operation; one operation failing reruns the others one by one).
+//! Every caller is answered after its transaction commits, as before.
+//!
+//! A slow or absent database never builds a pile: a write that waited in the
+//! queue longer than a connection may take ([`STALE`]) is answered 503 without
+//! being run, and a full queue answers 503 at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::ops::{self, Op, Reply};
+use super::postgres::{Pg, db_err};
+use super::{StoreError, StoreResult};
+
+/// Transactions of one node that may run at the same time.
+const WRITERS: usize = 4;
+/// Writes in one transaction at most.
+const MAX_BATCH: usize = 64;
+/// Writes waiting at most; past it a write is answered 503 at once.
+const QUEUE: usize = 4096;
+/// A write that waited this long is answered 503, never run.
+const STALE: Duration = Duration::from_secs(2);
+
+struct Job {
+    op: Op,
+    reply: oneshot::Sender<StoreResult<Reply>>,
+    queued: Instant,
+}
+
+#[derive(Debug)]
+pub(super) struct Writers {
+    jobs: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Writers {
+    pub(super) fn start(pool: &PgPool, outbox: &Arc<Notify>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        let tasks = (0..WRITERS)
+            .map(|_| tokio::spawn(writer(pool.clone(), rx.clone(), outbox.clone())))
+            .collect();
+        Self {
+            jobs: std::sync::Mutex::new(Some(tx)),
+            tasks: std::sync::Mutex::new(tasks),
+        }
+    }
+
+    /// Queues `op` and answers once its transaction has committed.
+    pub(super) async fn write(&self, op: Op) -> StoreResult<Reply> {
+        let stopped = || StoreError::Unavailable("the writer has stopped".into());
+        let jobs = match self.jobs.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+        .ok_or_else(stopped)?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            op,
+            reply,
+            queued: Instant::now(),
+        };
+        jobs.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                StoreError::Unavailable("too many writes are waiting for the database".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Takes no more writes, and waits for the queued ones to be answered.
+    pub(super) async fn close(&self) {
+        match self.jobs.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        let tasks = match self.tasks.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn writer(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, outbox: Arc<Notify>) {
+    let mut ops: Vec<Op> = Vec::with_capacity(MAX_BATCH);
+    let mut replies = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { break };
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                if job.queued.elapsed() >= STALE {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(
+                        "the database did not take this write in time".into(),
+                    )));
+                } else {
+                    ops.push(job.op);
+                    replies.push(job.reply);
+                }
+                if ops.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+        }
+        if ops.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let size = ops.len();
+        let results = match pool.acquire().await {
+            Ok(conn) => {
+                let (results, batch) = ops::run_batch(&mut Pg::new(conn), &ops).await;
+                if batch.queued {
+                    outbox.notify_one();
+                }
+                results
+            }
+            Err(e) => {
+                let e = match db_err(e) {
+                    StoreError::Unavailable(m) => m,
+                    other => other.to_string(),
+                };
+                ops.iter()
+                    .map(|_| Err(StoreError::Unavailable(e.clone())))
+                    .collect()
+            }
+        };
+        let m = &*crate::metrics::METRICS;
+        m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
+        m.db_batch_size.observe(size as f64);
+        ops.clear();
+        for (reply, r) in replies.drain(..).zip(results) {
+            let _ = reply.send(r);
+        }
+    }
+}
