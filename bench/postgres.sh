@@ -8,6 +8,7 @@
 # Two kinds of identify, each on its own users so that neither disturbs the other:
 #   unchanged  the same signed user with the same attributes again (a page load): no write
 #   change     every call a new value of an unsigned attribute: a committed write each
+# Then one PostgreSQL node at half its median rate, for p50 and p99 there.
 # Per run: requests/s, p50 and p99 (wrk), Vouch's CPU per request (every node of the
 # store), PostgreSQL's CPU per request (all its processes) and the statements sent to
 # PostgreSQL per identify (`vouch_db_round_trips_total` of the nodes) and the writes per
@@ -201,12 +202,45 @@ for kind in ("u", "c"):
         print(f"| {kinds[kind]} | {label[store][0]} | {label[store][1]} | {med[0]} ({all_rps}) | {ratio} | {med[1]} | {med[2]} | {med[3]} µs | {pg_cpu} | {trips} | {med[7]} | {errors} |")
 PY
 )
+# At half the maximum: one PostgreSQL node driven at half its median rate above (each
+# connection waits between answer and next request; a 3 s calibration run measures what a
+# request costs beyond that wait at this rate), for the latency a sized deployment sees.
+half_row() { # KIND: a table row for pg1 at half its median rate
+  local kind=$1 rate period cal delay change="" out
+  [ "$kind" = c ] && change=1
+  rate=$(sort -n "$WORK/pg1.$kind" | awk '{print $1}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] / 2}')
+  period=$(python3 -c "print($CONNS * 1000 / $rate)")
+  cal=$(BODIES="$WORK/pg1.$kind.bodies" PK=$(cat "$WORK/pg1.pk") CHANGE=$change DELAY_MS=$period \
+    wrk -t1 -c"$CONNS" -d3s -s bench/identify.lua "http://127.0.0.1:${PORTS[pg1]}" | awk '/Requests\/sec/ {print $2}')
+  delay=$(python3 -c "print(max(0.0, $period - ($CONNS * 1000 / max(1.0, $cal) - $period)))")
+  out=$(BODIES="$WORK/pg1.$kind.bodies" PK=$(cat "$WORK/pg1.pk") CHANGE=$change DELAY_MS=$delay \
+    wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s bench/identify.lua "http://127.0.0.1:${PORTS[pg1]}")
+  python3 - "$kind" "$rate" "$out" <<'PY'
+import re, sys
+kind, rate, text = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p = {q: re.search(rf"\s{q}\s+(\S+)", text).group(1) for q in ("50%", "99%")}
+m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+name = {"u": "unchanged user", "c": "every call a change"}[kind]
+print(f"| {name} | {rate:.0f} | {rps:.0f} | {p['50%']} | {p['99%']} | {m.group(1) if m else 0} |")
+PY
+}
+echo "at half the maximum, PostgreSQL 1 node" >&2
+HALF_ROWS="$(half_row u)
+$(half_row c)"
+
 TABLE=$(cat <<MD
 Machine: $(nproc) cores shared by wrk, every Vouch node and PostgreSQL, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo '-'); $ROUNDS rounds of ${DUR}s runs, interleaved; $CONNS connections in total (split over the nodes); $USERS signed users of each kind.
 
 | identify | store | nodes | requests/s, median round (every round) | ÷ SQLite | p50 | p99 | Vouch CPU per request | PostgreSQL CPU per request | statements per identify | writes per transaction | errors |
 |---|---|---|---|---|---|---|---|---|---|---|---|
 $TABLE_ROWS
+
+At half the maximum rate, PostgreSQL, one node ($CONNS connections, each pausing between answer and next request):
+
+| identify | asked requests/s | served requests/s | p50 | p99 | errors |
+|---|---|---|---|---|---|
+$HALF_ROWS
 MD
 )
 echo "$TABLE"
