@@ -1,13 +1,14 @@
-//! The SQLite writer's group commit, at the store level: concurrent writes
-//! share transactions, one failing write does not take the writes grouped
-//! with it down, and everything acknowledged survives a reopen.
+//! Group commit at the store level, on SQLite and on PostgreSQL (a fresh
+//! database on `VOUCH_TEST_POSTGRES`): concurrent writes share transactions,
+//! one failing write does not take the writes grouped with it down, and
+//! everything acknowledged survives a reopen.
 //! The commit histogram is process-wide and other tests of the binary add to it;
 //! their commits never outnumber their writes, so the checks below still hold.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
-use crate::common::store::{NOW, bootstrapped_sqlite, environment};
+use crate::common::store::{NOW, bootstrapped, environment};
 use serde_json::Map;
 use vouch_server::model::EventRecord;
 use vouch_server::store::reads::EventQuery;
@@ -44,8 +45,14 @@ fn batches() -> (f64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_share_commits_and_a_failing_one_spares_its_neighbours() {
+    failing_write_among_concurrent_ones(None).await;
+    let pg = crate::common::pg::fresh_database(&crate::common::pg::test_server_url()).await;
+    failing_write_among_concurrent_ones(Some(&pg)).await;
+}
+
+async fn failing_write_among_concurrent_ones(url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(bootstrapped_sqlite(dir.path(), "env_a").await);
+    let store = Arc::new(bootstrapped(url, dir.path(), "env_a").await);
     let (count_before, sum_before) = batches();
 
     const WRITES: usize = 400;
@@ -69,7 +76,11 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spares_its_neighbours
             failures.push((i, e));
         }
     }
-    assert_eq!(failures.len(), 1, "only the duplicate fails: {failures:?}");
+    assert_eq!(
+        failures.len(),
+        1,
+        "{url:?}: only the duplicate fails: {failures:?}"
+    );
     assert_eq!(failures[0].0, WRITES / 2);
     assert!(matches!(failures[0].1, StoreError::Conflict(_)));
 
@@ -85,7 +96,7 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spares_its_neighbours
     // Every acknowledged write is there after the store is closed and reopened.
     store.close().await;
     drop(store);
-    let store = crate::common::store::sqlite_store(dir.path()).await;
+    let store = vouch_server::store::open(url, dir.path()).await.unwrap();
     let mut seen = 0;
     let mut before = None;
     loop {
@@ -104,7 +115,7 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spares_its_neighbours
             None => break,
         }
     }
-    assert_eq!(seen, WRITES - 1);
+    assert_eq!(seen, WRITES - 1, "{url:?}");
     assert_eq!(store.list_environments().await.unwrap().len(), 1);
     store.close().await;
 }

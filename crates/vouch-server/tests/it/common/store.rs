@@ -43,7 +43,13 @@ pub fn environment(id: &str) -> (Environment, SecretRecord, NewAudit) {
 
 /// A SQLite store in `dir`, bootstrapped with project `prj_1` and environment `env_id`.
 pub async fn bootstrapped_sqlite(dir: &std::path::Path, env_id: &str) -> Store {
-    let store = sqlite_store(dir).await;
+    bootstrapped(None, dir, env_id).await
+}
+
+/// The store at `url` (PostgreSQL) or in `dir` (SQLite, with no URL),
+/// bootstrapped with project `prj_1` and environment `env_id`.
+pub async fn bootstrapped(url: Option<&str>, dir: &std::path::Path, env_id: &str) -> Store {
+    let store = vouch_server::store::open(url, dir).await.unwrap();
     let (env, secret, _) = environment(env_id);
     store
         .bootstrap(Bootstrap {
