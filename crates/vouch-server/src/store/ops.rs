@@ -109,6 +109,7 @@ impl Op {
         match self {
             Op::Bootstrap(_) => Some(BOOTSTRAP_LOCK.into()),
             Op::Identify(c) => Some(user_lock(&c.env_id, &c.user_id)),
+            Op::DeleteUser(env, id, _) => Some(user_lock(env, id)),
             Op::Group(c) => Some(company_lock(&c.env_id, &c.company_id)),
             _ => None,
         }
@@ -130,12 +131,65 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Opens a shared transaction: takes the locks of `ops` that are free
+    /// (without waiting), reads ahead, and locks the environment counters
+    /// they may move, in one order. Which ops the transaction runs.
+    async fn prepare<T: Tx>(&mut self, tx: &mut T, ops: &[Op]) -> StoreResult<Vec<bool>> {
+        let keys: Vec<Option<String>> = ops.iter().map(Op::lock_key).collect();
+        let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
+        let busy = tx.try_lock_all(&wanted).await?;
+        let run: Vec<bool> = keys
+            .iter()
+            .map(|k| k.as_ref().is_none_or(|k| !busy.contains(k)))
+            .collect();
+        self.read_users(tx, ops, &run).await?;
+        self.lock_counters(tx, ops, &run).await?;
+        Ok(run)
+    }
+
+    /// Locks, in id order, every environment row the run ops may update (the
+    /// unsigned counter, settings): taken one by one in op order, two
+    /// batches could each hold the row the other one waits for.
+    async fn lock_counters<T: Tx>(&self, tx: &mut T, ops: &[Op], run: &[bool]) -> StoreResult<()> {
+        let counted = |c: &IdentifyCommand| {
+            self.users
+                .get(&(c.env_id.clone(), c.user_id.clone()))
+                .is_some_and(|u| u.as_ref().is_some_and(|u| u.counted_unsigned))
+        };
+        let mut envs: Vec<&str> = ops
+            .iter()
+            .zip(run)
+            .filter(|(_, run)| **run)
+            .filter_map(|(op, _)| match op {
+                Op::Identify(c)
+                    if c.proof.is_none()
+                        && c.enforcement != Enforcement::Enforce
+                        && !counted(c) =>
+                {
+                    Some(c.env_id.as_str())
+                }
+                Op::UpdateEnvironment(id, ..) | Op::RevokeSessions(id, _) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if envs.is_empty() {
+            return Ok(());
+        }
+        envs.sort_unstable();
+        envs.dedup();
+        tx.query_arrays(sql::ENVS_LOCK_COUNTERS, &[envs], rows::unit)
+            .await?;
+        Ok(())
+    }
+
     /// Reads the users of every identify of `ops` in one statement, where
     /// the dialect can (see [`Tx::query_arrays`]).
-    async fn read_users<T: Tx>(&mut self, tx: &mut T, ops: &[Op]) -> StoreResult<()> {
+    async fn read_users<T: Tx>(&mut self, tx: &mut T, ops: &[Op], run: &[bool]) -> StoreResult<()> {
         let (envs, ids): (Vec<&str>, Vec<&str>) = ops
             .iter()
-            .filter_map(|op| match op {
+            .zip(run)
+            .filter(|(_, run)| **run)
+            .filter_map(|(op, _)| match op {
                 Op::Identify(c) => Some((c.env_id.as_str(), c.user_id.as_str())),
                 _ => None,
             })
@@ -197,10 +251,31 @@ impl Batch {
     }
 }
 
-/// Runs `ops` in one transaction; if any fails, each is retried in a
-/// transaction of its own, so one bad write never takes its neighbours down.
-/// A commit failure answers every op of the batch with it.
+/// Runs `ops` in one transaction. An operation whose lock another
+/// transaction holds is left out of it and run alone afterwards, as is every
+/// operation when one of them fails: one bad or contended write never takes
+/// its neighbours down. A commit failure answers every op of the batch with it.
 pub async fn run_batch<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<StoreResult<Reply>>, Batch) {
+    let (mut replies, mut total) = run_shared(tx, ops).await;
+    for (op, slot) in ops.iter().zip(replies.iter_mut()) {
+        if slot.is_none() {
+            let (mut r, batch) = alone(tx, op).await;
+            total.queued |= batch.queued;
+            total.changed |= batch.changed;
+            *slot = r.pop();
+        }
+    }
+    let replies = replies
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::Internal("a write had no result".into()))))
+        .collect();
+    (replies, total)
+}
+
+/// [`run_batch`], except that the ops whose lock another transaction holds
+/// are answered `None`: the caller runs each of them alone ([`run_batch`]
+/// with one op), where waiting for it holds up nothing else.
+pub async fn run_shared<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<Option<StoreResult<Reply>>>, Batch) {
     if ops.len() > 1 {
         match together(tx, ops).await {
             Ok(Some(done)) => return done,
@@ -208,7 +283,7 @@ pub async fn run_batch<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<StoreResult<Reply>
             Err(e) => {
                 let all = ops
                     .iter()
-                    .map(|_| Err(StoreError::Unavailable(e.to_string())))
+                    .map(|_| Some(Err(StoreError::Unavailable(e.to_string()))))
                     .collect();
                 return (all, Batch::default());
             }
@@ -217,15 +292,22 @@ pub async fn run_batch<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<StoreResult<Reply>
     let mut replies = Vec::with_capacity(ops.len());
     let mut total = Batch::default();
     for op in ops {
-        let mut batch = Batch::default();
-        let r = one(tx, op, &mut batch).await;
-        if r.is_ok() {
-            total.queued |= batch.queued;
-            total.changed |= batch.changed;
-        }
-        replies.push(r);
+        let (mut r, batch) = alone(tx, op).await;
+        total.queued |= batch.queued;
+        total.changed |= batch.changed;
+        replies.push(r.pop());
     }
     (replies, total)
+}
+
+/// One op in a transaction of its own; what it did only if it succeeded.
+async fn alone<T: Tx>(tx: &mut T, op: &Op) -> (Vec<StoreResult<Reply>>, Batch) {
+    let mut batch = Batch::default();
+    let r = one(tx, op, &mut batch).await;
+    if r.is_err() {
+        batch = Batch::default();
+    }
+    (vec![r], batch)
 }
 
 async fn finish<T: Tx>(tx: &mut T, batch: &Batch) -> StoreResult<()> {
@@ -238,26 +320,24 @@ async fn finish<T: Tx>(tx: &mut T, batch: &Batch) -> StoreResult<()> {
     tx.commit().await
 }
 
-type Done = (Vec<StoreResult<Reply>>, Batch);
+/// Each op's reply, `None` for those left for a transaction of their own.
+type Shared = (Vec<Option<StoreResult<Reply>>>, Batch);
 
-async fn together<T: Tx>(tx: &mut T, ops: &[Op]) -> StoreResult<Option<Done>> {
+async fn together<T: Tx>(tx: &mut T, ops: &[Op]) -> StoreResult<Option<Shared>> {
     tx.begin().await?;
-    // Every lock of the batch first, in one order: two batches (of this node
-    // or another) holding some of the same keys then wait, never deadlock.
-    let keys: Vec<String> = ops.iter().filter_map(Op::lock_key).collect();
     let mut batch = Batch::default();
-    let ready = match tx.lock_all(&keys).await {
-        Ok(()) => batch.read_users(tx, ops).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = ready {
+    let Ok(run) = batch.prepare(tx, ops).await else {
         tx.rollback().await;
-        return Err(e);
-    }
+        return Ok(None);
+    };
     let mut replies = Vec::with_capacity(ops.len());
-    for op in ops {
+    for (op, run) in ops.iter().zip(run) {
+        if !run {
+            replies.push(None);
+            continue;
+        }
         match apply(tx, op, &mut batch).await {
-            Ok(r) => replies.push(Ok(r)),
+            Ok(r) => replies.push(Some(Ok(r))),
             Err(_) => {
                 tx.rollback().await;
                 return Ok(None);
@@ -450,6 +530,10 @@ pub async fn apply<T: Tx>(tx: &mut T, op: &Op, batch: &mut Batch) -> StoreResult
         }
         Op::Audit(audit) => writes.push(Write::Audit(audit.clone())),
         Op::DeleteUser(env_id, user_id, audit) => {
+            // Serialised with identifies of the user on every node; an
+            // identify after it in this batch reads the user again.
+            tx.lock(&user_lock(env_id, user_id)).await?;
+            batch.users.remove(&(env_id.clone(), user_id.clone()));
             let key = [env_id.into(), user_id.into()];
             if query_one(tx, sql::USER, &key, rows::unit).await?.is_none() {
                 return Err(StoreError::NotFound("user"));

@@ -206,28 +206,32 @@ impl Tx for Pg {
         Ok(())
     }
 
-    async fn lock_all(&mut self, keys: &[String]) -> StoreResult<()> {
+    async fn try_lock_all(&mut self, keys: &[String]) -> StoreResult<Vec<String>> {
         let fresh: Vec<&str> = keys
             .iter()
             .filter(|k| !self.held.contains(k.as_str()))
             .map(String::as_str)
             .collect();
         if fresh.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        // Ascending lock keys: every transaction that holds several took them
-        // in the same order, so none waits on another that waits on it.
         round_trip();
-        sqlx::query(
-            "SELECT count(pg_advisory_xact_lock(h)) FROM
-               (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::TEXT[]) AS k ORDER BY h) AS s",
+        let got: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::TEXT[]) AS k",
         )
         .bind(&fresh)
-        .execute(&mut *self.conn)
+        .fetch_all(&mut *self.conn)
         .await
         .map_err(db_err)?;
-        self.held.extend(fresh.into_iter().map(str::to_string));
-        Ok(())
+        let mut busy = Vec::new();
+        for (key, taken) in got {
+            if taken {
+                self.held.insert(key);
+            } else {
+                busy.push(key);
+            }
+        }
+        Ok(busy)
     }
 
     async fn notify(&mut self, channel: Channel) -> StoreResult<()> {

@@ -75,6 +75,10 @@ pub const SIGNING_KEY_RESEAL: &str = "UPDATE signing_keys SET ciphertext = $1 WH
 // ---- users, companies, memberships, tombstones ----
 
 pub const USER: &str = "SELECT * FROM users WHERE env_id = $1 AND id = $2";
+/// PostgreSQL only (arrays): locks the counter rows of many environments in
+/// id order, the order every batch takes them in, so two cannot deadlock.
+pub const ENVS_LOCK_COUNTERS: &str =
+    "SELECT id FROM environments WHERE id = ANY($1::TEXT[]) ORDER BY id FOR NO KEY UPDATE";
 /// PostgreSQL only (arrays): the users of many (environment, id) pairs.
 pub const USERS_BY_KEYS: &str = "SELECT u.* FROM users u
      JOIN unnest($1::TEXT[], $2::TEXT[]) AS k (env_id, id) ON u.env_id = k.env_id AND u.id = k.id";
@@ -249,6 +253,7 @@ mod tests {
             SIGNING_KEY_RESEAL,
             USER,
             USERS_BY_KEYS,
+            ENVS_LOCK_COUNTERS,
             USER_UPSERT,
             USERS_PAGE,
             USER_DELETE,

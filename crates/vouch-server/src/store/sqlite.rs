@@ -127,8 +127,8 @@ impl Tx for Sqlite<'_> {
         Ok(())
     }
 
-    async fn lock_all(&mut self, _keys: &[String]) -> StoreResult<()> {
-        Ok(())
+    async fn try_lock_all(&mut self, _keys: &[String]) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
     }
 
     async fn notify(&mut self, _channel: Channel) -> StoreResult<()> {

@@ -163,9 +163,14 @@ pub trait Tx: Send {
     /// where one writer owns the database).
     fn lock(&mut self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Takes the locks of many keys at once, in one order every node follows,
-    /// so that transactions each holding several cannot deadlock on them.
-    fn lock_all(&mut self, keys: &[String]) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Tries the locks of many keys at once, without waiting; answers the
+    /// keys another transaction holds (none where one writer owns the
+    /// database). Never waiting, a batch cannot deadlock on these locks, and
+    /// one busy key never holds up the rest of a batch.
+    fn try_lock_all(
+        &mut self,
+        keys: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
 
     /// Tells the other nodes at commit (a no-op on a single node).
     fn notify(&mut self, channel: Channel) -> impl Future<Output = StoreResult<()>> + Send;

@@ -535,30 +535,41 @@ async fn session_revocations_and_deleted_tokens_reach_the_other_node_within_a_se
 
 /// Group commit: concurrent writes of one node share transactions, and every
 /// acknowledged one is stored. Rows written by one transaction share its id
-/// (`xmin`), so fewer distinct ids than users shows the sharing.
+/// (`xmin`), so fewer distinct ids than users shows the sharing. New unsigned
+/// users of two environments are interleaved: two batches each holding one
+/// environment's counter row and waiting for the other's was a deadlock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_of_one_node_share_transactions_and_each_is_stored() {
     const TASKS: usize = 64;
     const PER_TASK: usize = 4;
     let cluster = Cluster::new().await;
     let node = Arc::new(cluster.node().await);
-    let env = create_env(&node, json!({"name": "group commit"})).await;
+    let envs = Arc::new([
+        create_env(&node, json!({"name": "group commit"})).await,
+        create_env(&node, json!({"name": "group commit 2"})).await,
+    ]);
+    let mut sql = cluster.sql().await;
+    let deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()";
+    let deadlocks_before: i64 = sqlx::query_scalar(deadlocks)
+        .fetch_one(&mut sql)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for t in 0..TASKS {
-        let node = node.clone();
-        let (pk, secret) = (env.pk.clone(), env.secret.clone());
+        let (node, envs) = (node.clone(), envs.clone());
         tasks.push(tokio::spawn(async move {
             let mut failed = Vec::new();
             for i in 0..PER_TASK {
+                let env = &envs[(t + i / 2) % 2];
                 let user = format!("g-{t}-{i}");
-                // Every other one unsigned: the environment's counter row is
+                // Every other one unsigned: an environment's counter row is
                 // locked inside shared transactions too.
-                let body = if (t + i) % 2 == 0 {
-                    json!({"user_id": user, "signature": sign_hex(&secret, &user), "attributes": {"t": t}})
+                let body = if i % 2 == 0 {
+                    json!({"user_id": user, "signature": sign_hex(&env.secret, &user), "attributes": {"t": t}})
                 } else {
                     json!({"user_id": user, "attributes": {"t": t}})
                 };
-                let (status, v) = node.identify(&pk, &body).await;
+                let (status, v) = node.identify(&env.pk, &body).await;
                 if status != 200 {
                     failed.push(format!("{user}: {status} {v}"));
                 }
@@ -577,26 +588,107 @@ async fn concurrent_writes_of_one_node_share_transactions_and_each_is_stored() {
         &failed[..failed.len().min(5)]
     );
 
-    let mut sql = cluster.sql().await;
+    let all = (TASKS * PER_TASK) as i64;
     let (users, transactions): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT xmin::TEXT) FROM users WHERE env_id = $1")
-            .bind(&env.id)
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT xmin::TEXT) FROM users")
             .fetch_one(&mut sql)
             .await
             .unwrap();
-    let all = (TASKS * PER_TASK) as i64;
     assert_eq!(users, all, "every acknowledged user is stored");
     assert!(
         transactions * 4 <= all * 3,
         "{all} users from {TASKS} concurrent clients were written by {transactions} transactions: writes are not grouped"
     );
-    let unsigned: i64 = sqlx::query_scalar("SELECT unsigned_count FROM environments WHERE id = $1")
-        .bind(&env.id)
+    let unsigned: i64 = sqlx::query_scalar("SELECT SUM(unsigned_count)::BIGINT FROM environments")
         .fetch_one(&mut sql)
         .await
         .unwrap();
     assert_eq!(unsigned, all / 2, "each unsigned user counted once");
+    // PostgreSQL's statistics reach pg_stat_database within about a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deadlocks_after: i64 = sqlx::query_scalar(deadlocks)
+        .fetch_one(&mut sql)
+        .await
+        .unwrap();
+    assert_eq!(
+        deadlocks_after, deadlocks_before,
+        "deadlocks between batches"
+    );
     drop(sql);
+    Arc::into_inner(node)
+        .expect("no task holds the node")
+        .stop()
+        .await;
+    cluster.drop_database().await;
+}
+
+/// A user whose lock another transaction holds (a hot id, or a node stuck
+/// mid-transaction) delays only its own writes: the batch it lands in goes
+/// on without it, and it is written once the lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_locked_elsewhere_holds_up_only_its_own_write() {
+    let cluster = Cluster::new().await;
+    let node = Arc::new(cluster.node().await);
+    let env = Arc::new(create_env(&node, json!({"name": "hot user"})).await);
+    // Another session holds user "hot"'s lock, as a transaction of another node would.
+    let mut holder = cluster.sql().await;
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("user:{}:hot", env.id))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let hot = {
+        let (node, env) = (node.clone(), env.clone());
+        tokio::spawn(async move {
+            node.identify(&env.pk, &json!({"user_id": "hot", "attributes": {"n": 1}}))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // 48 other new users, arriving with the hot one still waiting, and more
+    // writes of the hot user among them, so that it lands in their batches.
+    let started = Instant::now();
+    let mut others = Vec::new();
+    let mut more_hot = Vec::new();
+    for i in 0..48 {
+        let (node, env) = (node.clone(), env.clone());
+        if i % 8 == 0 {
+            let (node, env) = (node.clone(), env.clone());
+            more_hot.push(tokio::spawn(async move {
+                node.identify(&env.pk, &json!({"user_id": "hot", "attributes": {"i": i}}))
+                    .await
+            }));
+        }
+        others.push(tokio::spawn(async move {
+            for round in 0..2 {
+                let body = json!({"user_id": format!("cold-{i}"), "attributes": {"round": round}});
+                let (status, v) = node.identify(&env.pk, &body).await;
+                assert_eq!(status, 200, "cold-{i}: {v}");
+            }
+        }));
+    }
+    for o in others {
+        o.await.unwrap();
+    }
+    let took = started.elapsed();
+    assert!(
+        !hot.is_finished(),
+        "the hot user's write waited for its lock"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "96 writes of other users took {took:?} while one user's lock was held elsewhere"
+    );
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    for h in std::iter::once(hot).chain(more_hot) {
+        let (status, v) = h.await.unwrap();
+        assert_eq!(
+            status, 200,
+            "the hot user is written once its lock is free: {v}"
+        );
+    }
+    drop(holder);
     Arc::into_inner(node)
         .expect("no task holds the node")
         .stop()
