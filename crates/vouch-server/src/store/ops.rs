@@ -259,10 +259,10 @@ pub async fn run_batch<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<StoreResult<Reply>
     let (mut replies, mut total) = run_shared(tx, ops).await;
     for (op, slot) in ops.iter().zip(replies.iter_mut()) {
         if slot.is_none() {
-            let (mut r, batch) = alone(tx, op).await;
+            let (r, batch) = alone(tx, op).await;
             total.queued |= batch.queued;
             total.changed |= batch.changed;
-            *slot = r.pop();
+            *slot = Some(r);
         }
     }
     let replies = replies
@@ -273,8 +273,8 @@ pub async fn run_batch<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<StoreResult<Reply>
 }
 
 /// [`run_batch`], except that the ops whose lock another transaction holds
-/// are answered `None`: the caller runs each of them alone ([`run_batch`]
-/// with one op), where waiting for it holds up nothing else.
+/// are answered `None`: the caller runs each of them with [`alone`], where
+/// waiting for its lock holds up nothing else.
 pub async fn run_shared<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<Option<StoreResult<Reply>>>, Batch) {
     if ops.len() > 1 {
         match together(tx, ops).await {
@@ -292,22 +292,22 @@ pub async fn run_shared<T: Tx>(tx: &mut T, ops: &[Op]) -> (Vec<Option<StoreResul
     let mut replies = Vec::with_capacity(ops.len());
     let mut total = Batch::default();
     for op in ops {
-        let (mut r, batch) = alone(tx, op).await;
+        let (r, batch) = alone(tx, op).await;
         total.queued |= batch.queued;
         total.changed |= batch.changed;
-        replies.push(r.pop());
+        replies.push(Some(r));
     }
     (replies, total)
 }
 
 /// One op in a transaction of its own; what it did only if it succeeded.
-async fn alone<T: Tx>(tx: &mut T, op: &Op) -> (Vec<StoreResult<Reply>>, Batch) {
+pub async fn alone<T: Tx>(tx: &mut T, op: &Op) -> (StoreResult<Reply>, Batch) {
     let mut batch = Batch::default();
     let r = one(tx, op, &mut batch).await;
     if r.is_err() {
         batch = Batch::default();
     }
-    (vec![r], batch)
+    (r, batch)
 }
 
 async fn finish<T: Tx>(tx: &mut T, batch: &Batch) -> StoreResult<()> {

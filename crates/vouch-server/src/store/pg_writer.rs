@@ -199,14 +199,11 @@ async fn alone(ctx: Ctx, op: Op, reply: oneshot::Sender<StoreResult<Reply>>) {
     };
     let r = match ctx.pool.acquire().await {
         Ok(conn) => {
-            let (mut results, batch) =
-                ops::run_batch(&mut Pg::new(conn), std::slice::from_ref(&op)).await;
+            let (r, batch) = ops::alone(&mut Pg::new(conn), &op).await;
             if batch.queued {
                 ctx.outbox.notify_one();
             }
-            results
-                .pop()
-                .unwrap_or_else(|| Err(StoreError::Internal("a write had no result".into())))
+            r
         }
         Err(e) => Err(StoreError::Unavailable(unavailable(e))),
     };
