@@ -9,6 +9,7 @@
 //! transaction; PostgreSQL runs each in a pooled connection and tells the other
 //! nodes about changes.
 
+mod batch;
 pub mod copy;
 pub mod ops;
 mod pg_writer;

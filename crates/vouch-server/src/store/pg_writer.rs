@@ -2,7 +2,7 @@
 //!
 //! Writes wait in one queue; a few writer tasks each take what is waiting (up
 //! to [`MAX_BATCH`]) and run it as one transaction on one pooled connection
-//! (`ops::run_batch`: the batch's advisory locks tried at once without
+//! (`batch::run_batch`: the batch's advisory locks tried at once without
 //! waiting, a write whose lock is busy elsewhere run alone afterwards; the
 //! environment rows it may update locked in id order; one operation failing
 //! reruns the others one by one). Every caller is answered after its
@@ -19,7 +19,8 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::ops::{self, Op, Reply};
+use super::batch;
+use super::ops::{Op, Reply};
 use super::postgres::{Pg, db_err};
 use super::{StoreError, StoreResult};
 
@@ -157,7 +158,7 @@ async fn run(ctx: Ctx, ops: Vec<Op>, replies: Vec<oneshot::Sender<StoreResult<Re
     let size = ops.len();
     let results = match ctx.pool.acquire().await {
         Ok(conn) => {
-            let (results, batch) = ops::run_shared(&mut Pg::new(conn), &ops).await;
+            let (results, batch) = batch::run_shared(&mut Pg::new(conn), &ops).await;
             if batch.queued {
                 ctx.outbox.notify_one();
             }
@@ -199,7 +200,7 @@ async fn alone(ctx: Ctx, op: Op, reply: oneshot::Sender<StoreResult<Reply>>) {
     };
     let r = match ctx.pool.acquire().await {
         Ok(conn) => {
-            let (r, batch) = ops::alone(&mut Pg::new(conn), &op).await;
+            let (r, batch) = batch::alone(&mut Pg::new(conn), &op).await;
             if batch.queued {
                 ctx.outbox.notify_one();
             }

@@ -28,7 +28,7 @@ use tokio::sync::{Notify, broadcast};
 use super::ops::{Op, Reply};
 use super::pg_writer::Writers;
 use super::reads::{self, Answer, Read};
-use super::tx::{Channel, Dialect, Param, Row, Tx};
+use super::tx::{Channel, Dialect, Param, RowMap, Stmt, Tx};
 use super::{Backend, StoreError, StoreResult};
 use crate::model::Ts;
 
@@ -160,13 +160,8 @@ impl Tx for Pg {
             .map_err(db_err)
     }
 
-    async fn query<T: Send>(
-        &mut self,
-        sql: &'static str,
-        params: &[Param<'_>],
-        map: fn(&dyn Row) -> StoreResult<T>,
-    ) -> StoreResult<Vec<T>> {
-        let rows = prepared(sql, params)
+    async fn fetch<T: Send>(&mut self, q: Stmt<'_>, map: RowMap<T>) -> StoreResult<Vec<T>> {
+        let rows = prepared(q.sql, q.params)
             .fetch_all(&mut *self.conn)
             .await
             .map_err(db_err)?;
@@ -177,7 +172,7 @@ impl Tx for Pg {
         &mut self,
         sql: &'static str,
         arrays: &[Vec<&str>],
-        map: fn(&dyn Row) -> StoreResult<T>,
+        map: RowMap<T>,
     ) -> StoreResult<Option<Vec<T>>> {
         round_trip();
         let rows = arrays

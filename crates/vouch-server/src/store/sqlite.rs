@@ -2,7 +2,7 @@
 //! acknowledged write is on disk.
 //!
 //! All writes go through one writer thread that owns the only read-write
-//! connection and runs whatever is queued as one batch (`ops::run_batch`:
+//! connection and runs whatever is queued as one batch (`batch::run_batch`:
 //! group commit, a failing write retried alone). A request is answered only
 //! after the transaction holding its write has committed.
 //!
@@ -20,9 +20,10 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::ops::{self, Op, Reply};
+use super::batch;
+use super::ops::{Op, Reply};
 use super::reads::{self, Answer, Read};
-use super::tx::{Channel, Dialect, Param, Row, Tx, poll_ready};
+use super::tx::{Dialect, Param, RowMap, Stmt, Tx, poll_ready};
 use super::{Backend, StoreError, StoreResult};
 use crate::model::Ts;
 
@@ -80,12 +81,7 @@ impl Sqlite<'_> {
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
-    fn rows<T>(
-        &self,
-        sql: &str,
-        params: &[Param<'_>],
-        map: fn(&dyn Row) -> StoreResult<T>,
-    ) -> StoreResult<Vec<T>> {
+    fn rows<T>(&self, sql: &str, params: &[Param<'_>], map: RowMap<T>) -> StoreResult<Vec<T>> {
         let mut stmt = self.0.prepare_cached(sql).map_err(db_err)?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params.iter().map(Bound)))
@@ -105,34 +101,8 @@ impl Tx for Sqlite<'_> {
         self.run(sql, params)
     }
 
-    async fn query<T: Send>(
-        &mut self,
-        sql: &'static str,
-        params: &[Param<'_>],
-        map: fn(&dyn Row) -> StoreResult<T>,
-    ) -> StoreResult<Vec<T>> {
-        self.rows(sql, params, map)
-    }
-
-    async fn query_arrays<T: Send>(
-        &mut self,
-        _sql: &'static str,
-        _arrays: &[Vec<&str>],
-        _map: fn(&dyn Row) -> StoreResult<T>,
-    ) -> StoreResult<Option<Vec<T>>> {
-        Ok(None)
-    }
-
-    async fn lock(&mut self, _key: &str) -> StoreResult<()> {
-        Ok(())
-    }
-
-    async fn try_lock_all(&mut self, _keys: &[String]) -> StoreResult<Vec<String>> {
-        Ok(Vec::new())
-    }
-
-    async fn notify(&mut self, _channel: Channel) -> StoreResult<()> {
-        Ok(())
+    async fn fetch<T: Send>(&mut self, q: Stmt<'_>, map: RowMap<T>) -> StoreResult<Vec<T>> {
+        self.rows(q.sql, q.params, map)
     }
 
     async fn begin(&mut self) -> StoreResult<()> {
@@ -422,7 +392,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, outbox: &Notif
         }
         let started = std::time::Instant::now();
         let size = ops.len();
-        let done = poll_ready(ops::run_batch(&mut Sqlite(&mut conn), &ops));
+        let done = poll_ready(batch::run_batch(&mut Sqlite(&mut conn), &ops));
         let m = &*crate::metrics::METRICS;
         m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
         m.db_batch_size.observe(size as f64);

@@ -83,6 +83,16 @@ impl<'a> From<&'a Vec<u8>> for Param<'a> {
     }
 }
 
+/// A statement and its parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Stmt<'a> {
+    pub sql: &'static str,
+    pub params: &'a [Param<'a>],
+}
+
+/// One record from one row (the mappers in `rows`).
+pub type RowMap<T> = fn(&dyn Row) -> StoreResult<T>;
+
 /// A result row, by column name; both drivers implement it.
 pub trait Row {
     fn text(&self, col: &str) -> StoreResult<String>;
@@ -142,38 +152,60 @@ pub trait Tx: Send {
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// Runs a query and maps every row.
+    fn fetch<T: Send>(
+        &mut self,
+        stmt: Stmt<'_>,
+        map: RowMap<T>,
+    ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
+
+    /// [`Tx::fetch`] with the statement's parts.
     fn query<T: Send>(
         &mut self,
         sql: &'static str,
         params: &[Param<'_>],
-        map: fn(&dyn Row) -> StoreResult<T>,
-    ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
+        map: RowMap<T>,
+    ) -> impl Future<Output = StoreResult<Vec<T>>> + Send {
+        self.fetch(Stmt { sql, params }, map)
+    }
 
     /// Runs a query whose parameters are text arrays (`$N::TEXT[]`), one
     /// statement for many keys where each statement is a round trip; `None`
-    /// where the dialect has no arrays and reading one by one costs nothing.
+    /// (the default) where the dialect has no arrays and reading one by one
+    /// costs nothing.
     fn query_arrays<T: Send>(
         &mut self,
         sql: &'static str,
         arrays: &[Vec<&str>],
-        map: fn(&dyn Row) -> StoreResult<T>,
-    ) -> impl Future<Output = StoreResult<Option<Vec<T>>>> + Send;
+        map: RowMap<T>,
+    ) -> impl Future<Output = StoreResult<Option<Vec<T>>>> + Send {
+        let _ = (sql, arrays, map);
+        std::future::ready(Ok(None))
+    }
 
-    /// Serialises transactions on `key` across nodes until commit (a no-op
-    /// where one writer owns the database).
-    fn lock(&mut self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Serialises transactions on `key` across nodes until commit (by
+    /// default a no-op: one writer owns the database).
+    fn lock(&mut self, key: &str) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = key;
+        std::future::ready(Ok(()))
+    }
 
     /// Tries the locks of many keys at once, without waiting; answers the
-    /// keys another transaction holds (none where one writer owns the
+    /// keys another transaction holds (by default none: one writer owns the
     /// database). Never waiting, a batch cannot deadlock on these locks, and
     /// one busy key never holds up the rest of a batch.
     fn try_lock_all(
         &mut self,
         keys: &[String],
-    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send {
+        let _ = keys;
+        std::future::ready(Ok(Vec::new()))
+    }
 
-    /// Tells the other nodes at commit (a no-op on a single node).
-    fn notify(&mut self, channel: Channel) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Tells the other nodes at commit (by default a no-op: a single node).
+    fn notify(&mut self, channel: Channel) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = channel;
+        std::future::ready(Ok(()))
+    }
 
     fn begin(&mut self) -> impl Future<Output = StoreResult<()>> + Send;
     fn commit(&mut self) -> impl Future<Output = StoreResult<()>> + Send;
@@ -185,7 +217,7 @@ pub async fn query_one<T: Tx, R: Send>(
     tx: &mut T,
     sql: &'static str,
     params: &[Param<'_>],
-    map: fn(&dyn Row) -> StoreResult<R>,
+    map: RowMap<R>,
 ) -> StoreResult<Option<R>> {
     Ok(tx.query(sql, params, map).await?.into_iter().next())
 }
