@@ -5,7 +5,6 @@ use std::path::Path;
 
 use sqlx::{ConnectOptions, Connection, Row};
 
-use super::Backend;
 use super::postgres::PgStore;
 use super::sqlite::{DB_FILE, SqliteStore};
 

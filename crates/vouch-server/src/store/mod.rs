@@ -11,6 +11,7 @@
 
 mod batch;
 pub mod copy;
+pub mod db;
 pub mod ops;
 mod pg_writer;
 pub mod postgres;
@@ -26,14 +27,14 @@ pub mod write;
 use std::path::Path;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use tokio::sync::{Notify, broadcast};
 
 pub use crate::model::NewAudit;
 use crate::model::*;
+use db::Db;
 pub use ops::{BeforeCommit, Reseal};
 use ops::{Op, Reply};
-use reads::{Answer, AuditQuery, EventQuery, Read, UserQuery};
+use reads::{AuditQuery, EventQuery, UserQuery};
 use stats::PendingStats;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,31 +71,10 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// What a database adapter provides.
-#[async_trait]
-pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
-    /// "sqlite" or "postgres".
-    fn name(&self) -> &'static str;
-    async fn read(&self, r: Read) -> StoreResult<Answer>;
-    /// Runs a write; answered only after its transaction committed.
-    async fn write(&self, op: Op) -> StoreResult<Reply>;
-    /// Counts one failed verification for each key in the current one-minute
-    /// window; returns each key's count including this one.
-    async fn count_failures(&self, keys: &[String], now: Ts) -> StoreResult<Vec<u32>>;
-    /// Finishes queued writes and closes (graceful shutdown).
-    async fn close(&self);
-    /// Fires when another node changed environments, keys or tokens (None on a single node).
-    fn changes(&self) -> Option<broadcast::Receiver<()>> {
-        None
-    }
-    /// Woken after a commit that queued webhook deliveries.
-    fn outbox_notify(&self) -> Arc<Notify>;
-}
-
 /// The store: every operation the server needs, over one adapter.
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: Arc<dyn Backend>,
+    db: Arc<Db>,
     stats: Arc<PendingStats>,
 }
 
@@ -102,18 +82,9 @@ fn unexpected(what: &str) -> StoreError {
     StoreError::Internal(format!("the store answered something else than {what}"))
 }
 
-/// Reads `$read` and unwraps the answer `$variant`.
-macro_rules! read_as {
-    ($self:ident, $read:expr, $variant:ident) => {
-        match $self.db.read($read).await? {
-            Answer::$variant(v) => Ok(v),
-            _ => Err(unexpected(stringify!($variant))),
-        }
-    };
-}
-
 impl Store {
-    pub fn new(db: Arc<dyn Backend>) -> Self {
+    pub fn new(db: impl Into<Db>) -> Self {
+        let db = Arc::new(db.into());
         let stats = Arc::new(PendingStats::default());
         stats::spawn_flusher(Arc::downgrade(&db), stats.clone());
         Self { db, stats }
@@ -129,7 +100,7 @@ impl Store {
 
     /// Reachability, for `/readyz`.
     pub async fn ping(&self) -> StoreResult<()> {
-        read_as!(self, Read::Ping, Flag).map(|_| ())
+        self.db.read(&reads::Ping {}).await.map(|_| ())
     }
 
     /// Writes the pending counts, finishes queued writes and closes.
@@ -152,7 +123,7 @@ impl Store {
     // ---- meta, bootstrap, admin tokens ----
 
     pub async fn get_meta(&self, key: &str) -> StoreResult<Option<String>> {
-        read_as!(self, Read::Meta(key.into()), Text)
+        self.db.read(&reads::Meta { key: key.into() }).await
     }
 
     pub async fn put_meta(&self, key: &str, value: &str) -> StoreResult<()> {
@@ -160,7 +131,7 @@ impl Store {
     }
 
     pub async fn is_empty(&self) -> StoreResult<bool> {
-        read_as!(self, Read::IsEmpty, Flag)
+        self.db.read(&reads::IsEmpty {}).await
     }
 
     pub async fn bootstrap(&self, b: Bootstrap) -> StoreResult<()> {
@@ -168,7 +139,7 @@ impl Store {
     }
 
     pub async fn default_project(&self) -> StoreResult<Option<String>> {
-        read_as!(self, Read::DefaultProject, Text)
+        self.db.read(&reads::DefaultProject {}).await
     }
 
     /// Adds a token; a token with the same hash already there is kept as it is.
@@ -177,11 +148,11 @@ impl Store {
     }
 
     pub async fn admin_token(&self, hash: [u8; 32]) -> StoreResult<Option<AdminTokenRecord>> {
-        read_as!(self, Read::AdminTokenByHash(hash), AdminToken)
+        self.db.read(&reads::AdminTokenByHash { hash }).await
     }
 
     pub async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminTokenRecord>> {
-        read_as!(self, Read::AdminTokens, AdminTokens)
+        self.db.scan(reads::AdminTokens {}).await
     }
 
     /// Deletes a token; refused (conflict) for the last full admin token.
@@ -199,15 +170,19 @@ impl Store {
     // ---- environments and keys ----
 
     pub async fn list_environments(&self) -> StoreResult<Vec<Environment>> {
-        read_as!(self, Read::Environments, Environments)
+        self.db.scan(reads::Environments {}).await
     }
 
     pub async fn get_environment(&self, id: &str) -> StoreResult<Option<Environment>> {
-        read_as!(self, Read::Environment(id.into()), Environment)
+        self.db
+            .read(&reads::EnvironmentById { id: id.into() })
+            .await
     }
 
     pub async fn environment_by_pk(&self, pk: &str) -> StoreResult<Option<Environment>> {
-        read_as!(self, Read::EnvironmentByPk(pk.into()), Environment)
+        self.db
+            .read(&reads::EnvironmentByPk { pk: pk.into() })
+            .await
     }
 
     pub async fn create_environment(
@@ -242,11 +217,15 @@ impl Store {
     }
 
     pub async fn list_all_secrets(&self) -> StoreResult<Vec<SecretRecord>> {
-        read_as!(self, Read::Secrets, Secrets)
+        self.db.scan(reads::Secrets { env_id: None }).await
     }
 
     pub async fn list_secrets(&self, env_id: &str) -> StoreResult<Vec<SecretRecord>> {
-        read_as!(self, Read::SecretsOf(env_id.into()), Secrets)
+        self.db
+            .scan(reads::Secrets {
+                env_id: Some(env_id.into()),
+            })
+            .await
     }
 
     /// Inserts a secret; with `expire_others_at`, every other active secret of
@@ -282,7 +261,7 @@ impl Store {
     }
 
     pub async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        read_as!(self, Read::SigningKeys, SigningKeys)
+        self.db.scan(reads::SigningKeys {}).await
     }
 
     /// Adds a key and retires every other current key at its creation time.
@@ -313,11 +292,10 @@ impl Store {
             Outcome::Unverified
         };
         let (env_id, now) = (cmd.env_id.clone(), cmd.now);
-        let unchanged = read_as!(
-            self,
-            Read::UnchangedIdentify(Box::new(cmd.clone())),
-            Unchanged
-        )?;
+        let unchanged = self
+            .db
+            .read(&reads::UnchangedIdentify { cmd: &cmd })
+            .await?;
         let result = match unchanged {
             Some(o) => Ok(o),
             None => match self.db.write(Op::Identify(Box::new(cmd))).await? {
@@ -363,7 +341,12 @@ impl Store {
     }
 
     pub async fn get_user(&self, env_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>> {
-        read_as!(self, Read::User(env_id.into(), user_id.into()), User)
+        self.db
+            .read(&reads::User {
+                env_id: env_id.into(),
+                id: user_id.into(),
+            })
+            .await
     }
 
     pub async fn user_companies(
@@ -371,11 +354,12 @@ impl Store {
         env_id: &str,
         user_id: &str,
     ) -> StoreResult<Vec<CompanyRecord>> {
-        read_as!(
-            self,
-            Read::UserCompanies(env_id.into(), user_id.into()),
-            Companies
-        )
+        self.db
+            .read(&reads::UserCompanies {
+                env_id: env_id.into(),
+                id: user_id.into(),
+            })
+            .await
     }
 
     /// Erases a user, its memberships and events; its sessions are refused.
@@ -391,31 +375,36 @@ impl Store {
 
     /// Erased users newer than `since`.
     pub async fn tombstones(&self, since: Ts) -> StoreResult<Vec<Tombstone>> {
-        read_as!(self, Read::Tombstones(since), Tombstones)
+        self.db.scan(reads::Tombstones { since }).await
     }
 
     pub async fn list_users(&self, q: UserQuery) -> StoreResult<Page<UserRecord>> {
-        read_as!(self, Read::Users(q), Users)
+        self.db.scan(reads::Users { q }).await
     }
 
     pub async fn list_events(&self, q: EventQuery) -> StoreResult<Page<EventRecord>> {
-        read_as!(self, Read::Events(q), Events)
+        self.db.scan(reads::Events { q }).await
     }
 
     pub async fn list_audit(&self, q: AuditQuery) -> StoreResult<Page<AuditRecord>> {
-        read_as!(self, Read::Audit(q), Audit)
+        self.db.scan(reads::Audit { q }).await
     }
 
     /// Exact for this node's identifies (its pending counts are written
     /// first); other nodes' within a second.
     pub async fn coverage(&self, env_id: &str, since: Ts) -> StoreResult<Coverage> {
         self.flush_stats().await?;
-        read_as!(self, Read::Coverage(env_id.into(), since), Coverage)
+        self.db
+            .scan(reads::CoverageSince {
+                env_id: env_id.into(),
+                since,
+            })
+            .await
     }
 
     /// Writes the coverage counts kept in memory.
     pub async fn flush_stats(&self) -> StoreResult<()> {
-        stats::flush(&*self.db, &self.stats).await
+        stats::flush(&self.db, &self.stats).await
     }
 
     // ---- failed-verification limits ----
@@ -432,12 +421,16 @@ impl Store {
     }
 
     pub async fn list_webhooks(&self, env_id: &str) -> StoreResult<Vec<WebhookEndpoint>> {
-        read_as!(self, Read::Webhooks(Some(env_id.into())), Webhooks)
+        self.db
+            .scan(reads::Webhooks {
+                env_id: Some(env_id.into()),
+            })
+            .await
     }
 
     /// Every endpoint of every environment (master-key rotation).
     pub async fn list_all_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
-        read_as!(self, Read::Webhooks(None), Webhooks)
+        self.db.scan(reads::Webhooks { env_id: None }).await
     }
 
     pub async fn get_webhook(
@@ -445,7 +438,12 @@ impl Store {
         env_id: &str,
         id: &str,
     ) -> StoreResult<Option<WebhookEndpoint>> {
-        read_as!(self, Read::Webhook(env_id.into(), id.into()), Webhook)
+        self.db
+            .read(&reads::Webhook {
+                env_id: env_id.into(),
+                id: id.into(),
+            })
+            .await
     }
 
     pub async fn delete_webhook(&self, env_id: &str, id: &str, audit: NewAudit) -> StoreResult<()> {
@@ -514,11 +512,14 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Page<AttemptRecord>> {
-        read_as!(
-            self,
-            Read::Attempts(env_id.into(), endpoint_id.into(), before, limit),
-            Attempts
-        )
+        self.db
+            .scan(reads::Attempts {
+                env_id: env_id.into(),
+                endpoint_id: endpoint_id.into(),
+                before,
+                limit,
+            })
+            .await
     }
 }
 
@@ -529,12 +530,12 @@ pub fn is_postgres_url(url: &str) -> bool {
 
 /// Opens the store named by `database_url`, or SQLite in `data_dir`.
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
-    let db: Arc<dyn Backend> = match database_url {
-        None => Arc::new(sqlite::SqliteStore::open_dir(data_dir).await?),
+    let db = match database_url {
+        None => Db::Sqlite(sqlite::SqliteStore::open_dir(data_dir).await?),
         Some(url) if url.starts_with("sqlite:") => {
-            Arc::new(sqlite::SqliteStore::open_url(url).await?)
+            Db::Sqlite(sqlite::SqliteStore::open_url(url).await?)
         }
-        Some(url) if is_postgres_url(url) => Arc::new(postgres::PgStore::open(url).await?),
+        Some(url) if is_postgres_url(url) => Db::Postgres(postgres::PgStore::open(url).await?),
         Some(other) => {
             let scheme = other.split(':').next().unwrap_or(other);
             anyhow::bail!(

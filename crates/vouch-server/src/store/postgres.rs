@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow,
@@ -27,9 +26,9 @@ use tokio::sync::{Notify, broadcast};
 
 use super::ops::{Op, Reply};
 use super::pg_writer::Writers;
-use super::reads::{self, Answer, Read};
+use super::reads;
 use super::tx::{Channel, Dialect, Param, RowMap, Stmt, Tx};
-use super::{Backend, StoreError, StoreResult};
+use super::{StoreError, StoreResult};
 use crate::model::Ts;
 
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -438,21 +437,16 @@ async fn listen_once(opts: &PgConnectOptions) -> Result<PgListener, sqlx::Error>
     Ok(listener)
 }
 
-#[async_trait]
-impl Backend for PgStore {
-    fn name(&self) -> &'static str {
-        "postgres"
+impl PgStore {
+    pub(super) async fn read<Q: reads::Query>(&self, q: &Q) -> StoreResult<Q::Out> {
+        q.run(&mut self.conn().await?).await
     }
 
-    async fn read(&self, r: Read) -> StoreResult<Answer> {
-        reads::read(&mut self.conn().await?, &r).await
-    }
-
-    async fn write(&self, op: Op) -> StoreResult<Reply> {
+    pub(super) async fn write(&self, op: Op) -> StoreResult<Reply> {
         self.writers.write(op).await
     }
 
-    async fn count_failures(&self, keys: &[String], now: Ts) -> StoreResult<Vec<u32>> {
+    pub(super) async fn count_failures(&self, keys: &[String], now: Ts) -> StoreResult<Vec<u32>> {
         let window = crate::ratelimit::window_start(now);
         round_trip();
         let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -488,7 +482,7 @@ impl Backend for PgStore {
             .collect())
     }
 
-    async fn close(&self) {
+    pub(super) async fn close(&self) {
         let handle = match self.listener.lock() {
             Ok(mut g) => g.take(),
             Err(p) => p.into_inner().take(),
@@ -500,11 +494,11 @@ impl Backend for PgStore {
         self.pool.close().await;
     }
 
-    fn changes(&self) -> Option<broadcast::Receiver<()>> {
-        Some(self.changes.subscribe())
+    pub(super) fn changes(&self) -> broadcast::Receiver<()> {
+        self.changes.subscribe()
     }
 
-    fn outbox_notify(&self) -> Arc<Notify> {
+    pub(super) fn outbox_notify(&self) -> Arc<Notify> {
         self.outbox.clone()
     }
 }

@@ -1,86 +1,40 @@
-//! The store's reads, written once over [`Tx`]: each a [`Read`], answered
-//! with an [`Answer`].
+//! The store's reads, written once over [`Tx`]: each a [`Query`] whose type
+//! names its answer, grouped by resource.
 
 use super::ops::companies_of;
 use super::rows;
 use super::script;
 use super::sql;
+use std::future::Future;
+
 use super::tx::{Param, Tx, query_one};
 use super::{Page, StoreResult, page, page_limit};
 use crate::model::*;
 
-/// A read.
-#[derive(Debug, Clone)]
-pub enum Read {
-    Ping,
-    Meta(String),
-    IsEmpty,
-    DefaultProject,
-    AdminTokenByHash([u8; 32]),
-    AdminTokens,
-    Environments,
-    Environment(String),
-    EnvironmentByPk(String),
-    Secrets,
-    SecretsOf(String),
-    SigningKeys,
-    /// Tombstones newer than this instant.
-    Tombstones(Ts),
-    User(String, String),
-    UserCompanies(String, String),
-    Users(UserQuery),
-    Events(EventQuery),
-    Audit(AuditQuery),
-    Coverage(String, Ts),
-    Webhooks(Option<String>),
-    Webhook(String, String),
-    Attempts(String, String, Option<i64>, u32),
-    /// The stored user when an identify would write nothing (see [`unchanged_identify`]).
-    UnchangedIdentify(Box<IdentifyCommand>),
+/// A read, typed by its answer: the store cannot be asked one thing and
+/// answer another. Each runs once over [`Tx`] on either database.
+pub trait Query: Send + Sync {
+    type Out: Send + 'static;
+    fn run<T: Tx>(&self, tx: &mut T) -> impl Future<Output = StoreResult<Self::Out>> + Send;
 }
 
-impl Read {
-    /// Whether it may read many rows (adapters may run it off the request thread).
-    pub fn scans(&self) -> bool {
-        matches!(
-            self,
-            Read::AdminTokens
-                | Read::Environments
-                | Read::Secrets
-                | Read::SecretsOf(_)
-                | Read::SigningKeys
-                | Read::Tombstones(_)
-                | Read::Users(_)
-                | Read::Events(_)
-                | Read::Audit(_)
-                | Read::Coverage(..)
-                | Read::Webhooks(_)
-                | Read::Attempts(..)
-        )
-    }
-}
+/// Defines a read: its fields, its answer and the body that runs it (`q` is
+/// the query, `tx` the connection).
+macro_rules! query {
+    ($(#[$m:meta])* $name:ident $(<$l:lifetime>)? { $($f:ident: $t:ty),* $(,)? } -> $out:ty,
+     |$q:ident, $tx:ident| $body:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone)]
+        pub struct $name $(<$l>)? { $(pub $f: $t),* }
 
-#[derive(Debug)]
-pub enum Answer {
-    Text(Option<String>),
-    Flag(bool),
-    AdminToken(Option<AdminTokenRecord>),
-    AdminTokens(Vec<AdminTokenRecord>),
-    Environments(Vec<Environment>),
-    Environment(Option<Environment>),
-    Secrets(Vec<SecretRecord>),
-    SigningKeys(Vec<SigningKeyRecord>),
-    Tombstones(Vec<Tombstone>),
-    User(Option<UserRecord>),
-    Companies(Vec<CompanyRecord>),
-    Users(Page<UserRecord>),
-    Events(Page<EventRecord>),
-    Audit(Page<AuditRecord>),
-    Coverage(Coverage),
-    Webhooks(Vec<WebhookEndpoint>),
-    Webhook(Option<WebhookEndpoint>),
-    Attempts(Page<AttemptRecord>),
-    Unchanged(Option<IdentifyOutcome>),
+        impl $(<$l>)? Query for $name $(<$l>)? {
+            type Out = $out;
+            async fn run<T: Tx>(&self, $tx: &mut T) -> StoreResult<$out> {
+                let $q = self;
+                $body
+            }
+        }
+    };
 }
 
 /// Users: verified filter, id prefix, cursor.
@@ -148,154 +102,179 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-/// Runs one read.
-pub async fn read<T: Tx>(tx: &mut T, r: &Read) -> StoreResult<Answer> {
-    Ok(match r {
-        Read::Ping => Answer::Flag(
-            query_one(tx, sql::PROJECT_COUNT, &[], rows::count)
-                .await?
-                .is_some(),
-        ),
-        Read::Meta(key) => {
-            Answer::Text(query_one(tx, sql::META_GET, &[key.into()], rows::value).await?)
-        }
-        Read::IsEmpty => {
-            Answer::Flag(query_one(tx, sql::PROJECT_COUNT, &[], rows::count).await? == Some(0))
-        }
-        Read::DefaultProject => Answer::Text(query_one(tx, sql::PROJECT_ANY, &[], rows::id).await?),
-        Read::AdminTokenByHash(hash) => Answer::AdminToken(
-            query_one(
-                tx,
-                sql::ADMIN_TOKEN_BY_HASH,
-                &[Param::Blob(Some(hash))],
-                rows::admin_token,
-            )
-            .await?,
-        ),
-        Read::AdminTokens => {
-            Answer::AdminTokens(tx.query(sql::ADMIN_TOKENS, &[], rows::admin_token).await?)
-        }
-        Read::Environments => {
-            Answer::Environments(tx.query(sql::ENVS, &[], rows::environment).await?)
-        }
-        Read::Environment(id) => Answer::Environment(
-            query_one(tx, sql::ENV_BY_ID, &[id.into()], rows::environment).await?,
-        ),
-        Read::EnvironmentByPk(pk) => Answer::Environment(
-            query_one(tx, sql::ENV_BY_PK, &[pk.into()], rows::environment).await?,
-        ),
-        Read::Secrets => Answer::Secrets(tx.query(sql::SECRETS, &[], rows::secret).await?),
-        Read::SecretsOf(env) => Answer::Secrets(
-            tx.query(sql::SECRETS_OF_ENV, &[env.into()], rows::secret)
-                .await?,
-        ),
-        Read::SigningKeys => {
-            Answer::SigningKeys(tx.query(sql::SIGNING_KEYS, &[], rows::signing_key).await?)
-        }
-        Read::Tombstones(since) => Answer::Tombstones(
-            tx.query(sql::TOMBSTONES_SINCE, &[(*since).into()], rows::tombstone)
-                .await?,
-        ),
-        Read::User(env, id) => {
-            Answer::User(query_one(tx, sql::USER, &[env.into(), id.into()], rows::user).await?)
-        }
-        Read::UserCompanies(env, id) => Answer::Companies(companies_of(tx, env, id).await?),
-        Read::Users(q) => {
-            let limit = page_limit(q.limit);
-            let [has, verified] = opt_bool_flag(q.verified);
-            let end = q.prefix.as_deref().map(prefix_end);
-            let data = tx
-                .query(
-                    sql::USERS_PAGE,
-                    &[
-                        (&q.env_id).into(),
-                        has,
-                        verified,
-                        (&q.prefix).into(),
-                        (&end).into(),
-                        (&q.after).into(),
-                        (i64::from(limit) + 1).into(),
-                    ],
-                    rows::user,
-                )
-                .await?;
-            Answer::Users(page(data, limit, |u| u.id.clone()))
-        }
-        Read::Events(q) => {
-            let limit = page_limit(q.limit);
-            let data = tx
-                .query(
-                    sql::EVENTS_PAGE,
-                    &[
-                        (&q.env_id).into(),
-                        (&q.user_id).into(),
-                        q.before.into(),
-                        (i64::from(limit) + 1).into(),
-                    ],
-                    rows::event,
-                )
-                .await?;
-            Answer::Events(page(data, limit, |e| e.seq.to_string()))
-        }
-        Read::Audit(q) => {
-            let limit = page_limit(q.limit);
-            let filters = [
-                (&q.kind).into(),
-                (&q.user_id).into(),
-                q.since.into(),
-                q.until.into(),
-                q.before.into(),
-                (i64::from(limit) + 1).into(),
-            ];
-            let data = match &q.env_id {
-                Some(env) => {
-                    let mut params = vec![env.into()];
-                    params.extend(filters);
-                    tx.query(sql::AUDIT_PAGE, &params, rows::audit).await?
-                }
-                None => {
-                    tx.query(sql::AUDIT_PAGE_DEPLOYMENT, &filters, rows::audit)
-                        .await?
-                }
-            };
-            Answer::Audit(page(data, limit, |a| a.seq.to_string()))
-        }
-        Read::Coverage(env, since) => Answer::Coverage(
-            query_one(
-                tx,
-                sql::STATS_SUM,
-                &[env.into(), since.div_euclid(60).into()],
-                rows::coverage,
-            )
-            .await?
-            .unwrap_or_default(),
-        ),
-        Read::Webhooks(Some(env)) => Answer::Webhooks(
-            tx.query(sql::WEBHOOKS_OF_ENV, &[env.into()], rows::webhook)
-                .await?,
-        ),
-        Read::Webhooks(None) => {
-            Answer::Webhooks(tx.query(sql::WEBHOOKS, &[], rows::webhook).await?)
-        }
-        Read::Webhook(env, id) => Answer::Webhook(
-            query_one(tx, sql::WEBHOOK, &[env.into(), id.into()], rows::webhook).await?,
-        ),
-        Read::Attempts(env, endpoint, before, limit) => {
-            let limit = page_limit(*limit);
-            let data = tx
-                .query(
-                    sql::ATTEMPTS_PAGE,
-                    &[
-                        env.into(),
-                        endpoint.into(),
-                        (*before).into(),
-                        (i64::from(limit) + 1).into(),
-                    ],
-                    rows::attempt,
-                )
-                .await?;
-            Answer::Attempts(page(data, limit, |a| a.seq.to_string()))
-        }
-        Read::UnchangedIdentify(cmd) => Answer::Unchanged(unchanged_identify(tx, cmd).await?),
-    })
-}
+// ---- meta, admin tokens ----
+
+query!(
+    /// Reachability, for `/readyz`.
+    Ping {} -> bool,
+    |_q, tx| Ok(query_one(tx, sql::PROJECT_COUNT, &[], rows::count).await?.is_some())
+);
+
+query!(Meta { key: String } -> Option<String>,
+    |q, tx| query_one(tx, sql::META_GET, &[(&q.key).into()], rows::value).await
+);
+
+query!(IsEmpty {} -> bool,
+    |_q, tx| Ok(query_one(tx, sql::PROJECT_COUNT, &[], rows::count).await? == Some(0))
+);
+
+query!(DefaultProject {} -> Option<String>,
+    |_q, tx| query_one(tx, sql::PROJECT_ANY, &[], rows::id).await
+);
+
+query!(AdminTokenByHash { hash: [u8; 32] } -> Option<AdminTokenRecord>,
+    |q, tx| query_one(tx, sql::ADMIN_TOKEN_BY_HASH, &[Param::Blob(Some(&q.hash))], rows::admin_token).await
+);
+
+query!(AdminTokens {} -> Vec<AdminTokenRecord>,
+    |_q, tx| tx.query(sql::ADMIN_TOKENS, &[], rows::admin_token).await
+);
+
+// ---- environments and keys ----
+
+query!(Environments {} -> Vec<Environment>,
+    |_q, tx| tx.query(sql::ENVS, &[], rows::environment).await
+);
+
+query!(EnvironmentById { id: String } -> Option<Environment>,
+    |q, tx| query_one(tx, sql::ENV_BY_ID, &[(&q.id).into()], rows::environment).await
+);
+
+query!(EnvironmentByPk { pk: String } -> Option<Environment>,
+    |q, tx| query_one(tx, sql::ENV_BY_PK, &[(&q.pk).into()], rows::environment).await
+);
+
+query!(
+    /// The secrets of one environment, or (None) of all.
+    Secrets { env_id: Option<String> } -> Vec<SecretRecord>,
+    |q, tx| match &q.env_id {
+        Some(env) => tx.query(sql::SECRETS_OF_ENV, &[env.into()], rows::secret).await,
+        None => tx.query(sql::SECRETS, &[], rows::secret).await,
+    }
+);
+
+query!(SigningKeys {} -> Vec<SigningKeyRecord>,
+    |_q, tx| tx.query(sql::SIGNING_KEYS, &[], rows::signing_key).await
+);
+
+// ---- users ----
+
+query!(
+    /// Erased users newer than `since`.
+    Tombstones { since: Ts } -> Vec<Tombstone>,
+    |q, tx| tx.query(sql::TOMBSTONES_SINCE, &[q.since.into()], rows::tombstone).await
+);
+
+query!(User { env_id: String, id: String } -> Option<UserRecord>,
+    |q, tx| query_one(tx, sql::USER, &[(&q.env_id).into(), (&q.id).into()], rows::user).await
+);
+
+query!(UserCompanies { env_id: String, id: String } -> Vec<CompanyRecord>,
+    |q, tx| companies_of(tx, &q.env_id, &q.id).await
+);
+
+query!(Users { q: UserQuery } -> Page<UserRecord>,
+    |q, tx| {
+        let q = &q.q;
+        let limit = page_limit(q.limit);
+        let [has, verified] = opt_bool_flag(q.verified);
+        let end = q.prefix.as_deref().map(prefix_end);
+        let params = [
+            (&q.env_id).into(),
+            has,
+            verified,
+            (&q.prefix).into(),
+            (&end).into(),
+            (&q.after).into(),
+            (i64::from(limit) + 1).into(),
+        ];
+        let data = tx.query(sql::USERS_PAGE, &params, rows::user).await?;
+        Ok(page(data, limit, |u| u.id.clone()))
+    }
+);
+
+query!(
+    /// The stored user when an identify would write nothing (see [`unchanged_identify`]).
+    UnchangedIdentify<'a> { cmd: &'a IdentifyCommand } -> Option<IdentifyOutcome>,
+    |q, tx| unchanged_identify(tx, q.cmd).await
+);
+
+// ---- events, audit, stats ----
+
+query!(Events { q: EventQuery } -> Page<EventRecord>,
+    |q, tx| {
+        let q = &q.q;
+        let limit = page_limit(q.limit);
+        let params = [
+            (&q.env_id).into(),
+            (&q.user_id).into(),
+            q.before.into(),
+            (i64::from(limit) + 1).into(),
+        ];
+        let data = tx.query(sql::EVENTS_PAGE, &params, rows::event).await?;
+        Ok(page(data, limit, |e| e.seq.to_string()))
+    }
+);
+
+query!(Audit { q: AuditQuery } -> Page<AuditRecord>,
+    |q, tx| {
+        let q = &q.q;
+        let limit = page_limit(q.limit);
+        let filters = [
+            (&q.kind).into(),
+            (&q.user_id).into(),
+            q.since.into(),
+            q.until.into(),
+            q.before.into(),
+            (i64::from(limit) + 1).into(),
+        ];
+        let data = match &q.env_id {
+            Some(env) => {
+                let mut params = vec![env.into()];
+                params.extend(filters);
+                tx.query(sql::AUDIT_PAGE, &params, rows::audit).await?
+            }
+            None => tx.query(sql::AUDIT_PAGE_DEPLOYMENT, &filters, rows::audit).await?,
+        };
+        Ok(page(data, limit, |a| a.seq.to_string()))
+    }
+);
+
+query!(CoverageSince { env_id: String, since: Ts } -> crate::model::Coverage,
+    |q, tx| {
+        let params = [(&q.env_id).into(), q.since.div_euclid(60).into()];
+        Ok(query_one(tx, sql::STATS_SUM, &params, rows::coverage).await?.unwrap_or_default())
+    }
+);
+
+// ---- webhooks ----
+
+query!(
+    /// The endpoints of one environment, or (None) of all.
+    Webhooks { env_id: Option<String> } -> Vec<WebhookEndpoint>,
+    |q, tx| match &q.env_id {
+        Some(env) => tx.query(sql::WEBHOOKS_OF_ENV, &[env.into()], rows::webhook).await,
+        None => tx.query(sql::WEBHOOKS, &[], rows::webhook).await,
+    }
+);
+
+query!(Webhook { env_id: String, id: String } -> Option<WebhookEndpoint>,
+    |q, tx| query_one(tx, sql::WEBHOOK, &[(&q.env_id).into(), (&q.id).into()], rows::webhook).await
+);
+
+query!(
+    /// An endpoint's delivery attempts, newest first, before a cursor.
+    Attempts { env_id: String, endpoint_id: String, before: Option<i64>, limit: u32 }
+        -> Page<AttemptRecord>,
+    |q, tx| {
+        let limit = page_limit(q.limit);
+        let params = [
+            (&q.env_id).into(),
+            (&q.endpoint_id).into(),
+            q.before.into(),
+            (i64::from(limit) + 1).into(),
+        ];
+        let data = tx.query(sql::ATTEMPTS_PAGE, &params, rows::attempt).await?;
+        Ok(page(data, limit, |a| a.seq.to_string()))
+    }
+);

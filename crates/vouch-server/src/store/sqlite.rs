@@ -15,16 +15,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::batch;
 use super::ops::{Op, Reply};
-use super::reads::{self, Answer, Read};
+use super::reads::Query;
 use super::tx::{Dialect, Param, RowMap, Stmt, Tx, poll_ready};
-use super::{Backend, StoreError, StoreResult};
+use super::{StoreError, StoreResult};
 use crate::model::Ts;
 
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -422,27 +421,22 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, outbox: &Notif
     }
 }
 
-#[async_trait]
-impl Backend for SqliteStore {
-    fn name(&self) -> &'static str {
-        "sqlite"
+impl SqliteStore {
+    pub(super) fn read<Q: Query>(&self, q: &Q) -> StoreResult<Q::Out> {
+        self.readers
+            .with(|c| script(poll_ready(q.run(&mut Sqlite(c)))))
     }
 
-    async fn read(&self, r: Read) -> StoreResult<Answer> {
-        if r.scans() {
-            let pool = self.readers.clone();
-            tokio::task::spawn_blocking(move || {
-                pool.with(|c| script(poll_ready(reads::read(&mut Sqlite(c), &r))))
-            })
-            .await
-            .map_err(|e| StoreError::Internal(format!("a read stopped: {e}")))?
-        } else {
-            self.readers
-                .with(|c| script(poll_ready(reads::read(&mut Sqlite(c), &r))))
-        }
+    pub(super) async fn scan<Q: Query + 'static>(&self, q: Q) -> StoreResult<Q::Out> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            pool.with(|c| script(poll_ready(q.run(&mut Sqlite(c)))))
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("a read stopped: {e}")))?
     }
 
-    async fn write(&self, op: Op) -> StoreResult<Reply> {
+    pub(super) async fn write(&self, op: Op) -> StoreResult<Reply> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job::Write(Box::new(op), reply))
@@ -452,11 +446,11 @@ impl Backend for SqliteStore {
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
-    async fn count_failures(&self, keys: &[String], now: Ts) -> StoreResult<Vec<u32>> {
-        Ok(keys.iter().map(|k| self.limiter.fail(k, now)).collect())
+    pub(super) fn count_failures(&self, keys: &[String], now: Ts) -> Vec<u32> {
+        keys.iter().map(|k| self.limiter.fail(k, now)).collect()
     }
 
-    async fn close(&self) {
+    pub(super) async fn close(&self) {
         let (reply, done) = oneshot::channel();
         if self.jobs.send(Job::Close(reply)).await.is_ok() {
             let _ = done.await;
@@ -468,7 +462,7 @@ impl Backend for SqliteStore {
         self.readers.close_idle();
     }
 
-    fn outbox_notify(&self) -> Arc<Notify> {
+    pub(super) fn outbox_notify(&self) -> Arc<Notify> {
         self.outbox.clone()
     }
 }

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use super::StoreResult;
+use super::db::Db;
 use super::ops::Op;
-use super::{Backend, StoreResult};
 use crate::model::{Outcome, Ts};
 
 /// How often the pending counts are written.
@@ -79,7 +80,7 @@ impl PendingStats {
 }
 
 /// Writes the pending counts in a transaction of their own.
-pub async fn flush(db: &dyn Backend, stats: &PendingStats) -> StoreResult<()> {
+pub async fn flush(db: &Db, stats: &PendingStats) -> StoreResult<()> {
     let _one = stats.flushing.lock().await;
     let counts = stats.take();
     if counts.is_empty() {
@@ -100,7 +101,7 @@ pub async fn flush(db: &dyn Backend, stats: &PendingStats) -> StoreResult<()> {
 }
 
 /// Flushes every [`STATS_FLUSH`] while there are counts; ends with the store.
-pub fn spawn_flusher(db: Weak<dyn Backend>, stats: Arc<PendingStats>) {
+pub fn spawn_flusher(db: Weak<Db>, stats: Arc<PendingStats>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
@@ -116,7 +117,7 @@ pub fn spawn_flusher(db: Weak<dyn Backend>, stats: Arc<PendingStats>) {
             if stats.is_empty() {
                 continue;
             }
-            if let Err(e) = flush(&*db, &stats).await {
+            if let Err(e) = flush(&db, &stats).await {
                 tracing::error!(error = %e, "writing the identify stats failed; they stay counted in memory");
             }
         }

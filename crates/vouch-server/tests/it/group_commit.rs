@@ -126,7 +126,7 @@ async fn a_sqlite_url_without_a_file_is_refused_with_a_reason() {
     assert!(err.to_string().contains("names no file"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}?mode=rwc", dir.path().join("v.db").display());
-    let store = Store::new(Arc::new(SqliteStore::open_url(&url).await.unwrap()));
+    let store = Store::new(SqliteStore::open_url(&url).await.unwrap());
     assert!(store.is_empty().await.unwrap());
     store.close().await;
     assert!(dir.path().join("v.db").is_file());

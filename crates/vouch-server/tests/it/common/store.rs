@@ -75,7 +75,5 @@ pub async fn bootstrapped(url: Option<&str>, dir: &std::path::Path, env_id: &str
 
 /// The SQLite store in `dir` (opened, migrated; nothing written).
 pub async fn sqlite_store(dir: &std::path::Path) -> Store {
-    Store::new(std::sync::Arc::new(
-        SqliteStore::open_dir(dir).await.unwrap(),
-    ))
+    Store::new(SqliteStore::open_dir(dir).await.unwrap())
 }
