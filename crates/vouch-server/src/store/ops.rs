@@ -1,7 +1,8 @@
-//! The store's operations, written once over [`Tx`]: every write is an [`Op`]
-//! run inside a transaction (read, decide with `script`, execute the writes),
-//! every read a [`Read`]. Adapters move `Op`s to their writer and `Read`s to a
-//! connection; they never know what an operation does.
+//! The store's writes, written once over [`Tx`]: every write is an [`Op`]
+//! run inside a transaction (read, decide with `script`, execute the writes;
+//! reads are typed [`super::reads::Query`]s). Adapters move `Op`s to their
+//! writer, which runs them in batches ([`super::batch`]); they never know
+//! what an operation does.
 
 use super::batch::Batch;
 use super::rows::{self, DueDelivery};
